@@ -1,0 +1,1 @@
+//! `spawn_blocking`: runs blocking code on a bounded thread pool.

@@ -1,0 +1,1 @@
+//! A thread parker for threads without a reactor.

@@ -1,0 +1,1 @@
+//! In-crate tests that need private items, and the loom models.
