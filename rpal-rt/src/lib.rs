@@ -27,7 +27,6 @@ pub mod blocking;
 mod executor;
 pub mod io;
 mod loom;
-mod park;
 pub(crate) mod reactor;
 pub mod runtime;
 pub mod sync;
@@ -37,7 +36,7 @@ pub mod time;
 #[cfg(test)]
 mod tests;
 
-// pub use blocking::spawn_blocking;
+pub use blocking::spawn_blocking;
 pub use rpal_macros::{main, test};
 pub use runtime::{Builder, Runtime};
-// pub use task::{spawn, spawn_local, yield_now, JoinError, JoinHandle};
+pub use task::{spawn, spawn_local, yield_now, JoinError, JoinHandle};

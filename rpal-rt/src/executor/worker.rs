@@ -1,0 +1,316 @@
+//! One worker: its shared half ([`WorkerShared`]: inject queue, parked flag, reactor and timer
+//! handles, user sources) and the loop that runs on its thread ([`Core`]).
+//!
+//! # The loop
+//! 1. poll the `block_on` future if it was woken;
+//! 2. run up to [`EVENT_INTERVAL`] tasks from the local queue (refilled from the inject queue);
+//! 3. fire due timers, poll user-space sources (no syscall);
+//! 4. if work remains, poll the reactor without blocking and go on; otherwise park:
+//!    ask the wheel for the timeout, let sources publish "waiting" (`prepare_park`), publish
+//!    `parked` (SeqCst), re-check the inject queue and the main future's flag, then park the
+//!    driver until an event, a doorbell ring, or the next timer.
+//!
+//! # No lost wake-up
+//! A remote waker pushes to the inject queue (or sets the main flag) with SeqCst, then reads
+//! `parked` with SeqCst; the worker stores `parked` with SeqCst, then reads the queue length
+//! and the flag with SeqCst. In the single total order of these SeqCst operations one side
+//! sees the other: either the worker sees the work and does not park, or the waker sees
+//! `parked` and rings the doorbell (once per park, guarded by `notified`).
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use super::remote::Inject;
+use super::RtShared;
+use crate::loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use crate::loom::sync::Arc;
+use crate::reactor::{self, source::SourceRegistry, Driver};
+use crate::runtime::context::{self, WorkerCx};
+use crate::task::{Notified, PollOutcome};
+use crate::time::TimeHandle;
+
+/// Tasks run between two non-blocking polls of the reactor, timers and sources.
+pub(crate) const EVENT_INTERVAL: u32 = 61;
+
+/// The part of a worker other threads touch.
+pub(crate) struct WorkerShared {
+    pub(crate) index: usize,
+    inject: Inject,
+    /// The worker is parked (or about to): wakers must ring the doorbell.
+    parked: AtomicBool,
+    /// The doorbell was rung for the current park; later wakers need not ring again.
+    notified: AtomicBool,
+    /// Asks the worker's loop to return (dedicated workers at runtime shutdown).
+    shutdown: AtomicBool,
+    pub(crate) io: reactor::Handle,
+    pub(crate) time: TimeHandle,
+    pub(crate) sources: SourceRegistry,
+}
+
+impl std::fmt::Debug for WorkerShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerShared")
+            .field("index", &self.index)
+            .field("driver", &self.io.kind())
+            .finish()
+    }
+}
+
+impl WorkerShared {
+    /// Queues a task from any thread; rings the doorbell if the worker parks.
+    pub(crate) fn push_remote(&self, task: Notified) -> Result<(), Notified> {
+        self.inject.push(task)?;
+        self.unpark_if_parked();
+        Ok(())
+    }
+
+    /// Rings the doorbell if the worker has published that it parks (after the caller made its
+    /// work visible with a SeqCst operation).
+    pub(crate) fn unpark_if_parked(&self) {
+        if self.parked.load(SeqCst) && !self.notified.swap(true, SeqCst) {
+            self.io.unpark();
+        }
+    }
+
+    /// Asks the worker's loop to finish.
+    pub(crate) fn request_shutdown(&self) {
+        self.shutdown.store(true, SeqCst);
+        self.io.unpark();
+    }
+}
+
+/// The part of a worker owned by the thread that runs it.
+pub(crate) struct Core {
+    driver: Driver,
+    pub(crate) cx: WorkerCx,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("worker", &self.cx.worker)
+            .finish()
+    }
+}
+
+/// Wakes the `block_on` future.
+struct MainWaker {
+    woken: AtomicBool,
+    worker: Arc<WorkerShared>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, SeqCst);
+        self.worker.unpark_if_parked();
+    }
+}
+
+impl Core {
+    /// Creates the parts of a worker: its driver, and the shared half with the timer wheel and
+    /// source registry. [`Core::new`] joins them once the runtime's shared state exists.
+    pub(crate) fn new_parts(
+        index: usize,
+        config: &crate::runtime::Config,
+    ) -> io::Result<(Driver, Arc<WorkerShared>)> {
+        let driver = Driver::new(config.driver)?;
+        let io = driver.handle();
+        let time = TimeHandle::new(config.timer_tick, io.clone());
+        let worker = Arc::new(WorkerShared {
+            index,
+            inject: Inject::new(),
+            parked: AtomicBool::new(false),
+            notified: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+            io,
+            time,
+            sources: SourceRegistry::new(),
+        });
+        Ok((driver, worker))
+    }
+
+    /// A worker core for `rt`. `round_robin`: `spawn` on this thread spreads over the runtime's
+    /// workers instead of staying here.
+    pub(crate) fn new(
+        driver: Driver,
+        worker: Arc<WorkerShared>,
+        rt: Arc<RtShared>,
+        round_robin: bool,
+    ) -> Core {
+        Core {
+            driver,
+            cx: WorkerCx::new(worker, rt, round_robin),
+        }
+    }
+
+    /// Runs `f` with this core's context entered on the current thread.
+    pub(crate) fn enter<R>(&mut self, f: impl FnOnce(&mut Driver, &WorkerCx) -> R) -> R {
+        let _guard = context::enter(&self.cx);
+        f(&mut self.driver, &self.cx)
+    }
+
+    /// Runs `future` to completion on this thread, running this worker's tasks meanwhile.
+    pub(crate) fn block_on<F: Future>(&mut self, future: F) -> F::Output {
+        self.enter(|driver, cx| block_on(driver, cx, future))
+    }
+
+    /// Runs tasks until [`WorkerShared::request_shutdown`].
+    pub(crate) fn run_until_shutdown(&mut self) {
+        self.enter(|driver, cx| run(driver, cx, None, &mut |_| false));
+    }
+
+    /// Cancels every task of this worker (dropping the futures on this thread) and closes its
+    /// inject queue.
+    pub(crate) fn shutdown(&mut self) {
+        self.enter(shutdown);
+    }
+}
+
+fn block_on<F: Future>(driver: &mut Driver, cx: &WorkerCx, future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let main = Arc::new(MainWaker {
+        woken: AtomicBool::new(true),
+        worker: cx.worker.clone(),
+    });
+    let waker = Waker::from(main.clone());
+    let mut out = None;
+    run(driver, cx, Some(&main.woken), &mut |_| {
+        let mut task_cx = Context::from_waker(&waker);
+        match future.as_mut().poll(&mut task_cx) {
+            Poll::Ready(v) => {
+                out = Some(v);
+                true
+            }
+            Poll::Pending => false,
+        }
+    });
+    match out {
+        Some(v) => v,
+        None => unreachable!("run returns only once the main future is ready"),
+    }
+}
+
+fn run(
+    driver: &mut Driver,
+    cx: &WorkerCx,
+    main_woken: Option<&AtomicBool>,
+    poll_main: &mut dyn FnMut(&WorkerCx) -> bool,
+) {
+    let worker = cx.worker.clone();
+    let main_pending = || main_woken.is_some_and(|w| w.load(SeqCst));
+    loop {
+        if let Some(w) = main_woken {
+            if w.swap(false, SeqCst) && poll_main(cx) {
+                return;
+            }
+        } else if worker.shutdown.load(SeqCst) {
+            return;
+        }
+
+        let mut ran = 0;
+        while ran < EVENT_INTERVAL {
+            let Some(task) = next_task(cx, &worker) else {
+                break;
+            };
+            run_task(cx, task);
+            ran += 1;
+            if main_pending() {
+                break;
+            }
+        }
+
+        let now = Instant::now();
+        worker.time.process(now);
+        worker.sources.poll();
+
+        let busy = !cx.local.borrow().is_empty() || !worker.inject.is_empty() || main_pending();
+        if busy {
+            park_driver(driver, Some(Duration::ZERO));
+            continue;
+        }
+        if main_woken.is_none() && worker.shutdown.load(SeqCst) {
+            return;
+        }
+
+        // Idle: park.
+        let timeout = worker.time.park_timeout(now);
+        if worker.sources.prepare_park() {
+            worker.sources.after_park();
+            worker.time.unparked();
+            continue;
+        }
+        worker.parked.store(true, SeqCst);
+        let raced = !worker.inject.is_empty()
+            || main_pending()
+            || (main_woken.is_none() && worker.shutdown.load(SeqCst));
+        if !raced {
+            park_driver(driver, timeout);
+        }
+        worker.parked.store(false, SeqCst);
+        worker.notified.store(false, SeqCst);
+        worker.sources.after_park();
+        worker.time.unparked();
+        worker.time.process(Instant::now());
+    }
+}
+
+fn park_driver(driver: &mut Driver, timeout: Option<Duration>) {
+    if let Err(e) = driver.park(timeout) {
+        // A driver that cannot wait is not recoverable; say why instead of spinning.
+        panic!("rpal: the {:?} driver failed to park: {e}", driver.kind());
+    }
+}
+
+fn shutdown(driver: &mut Driver, cx: &WorkerCx) {
+    let mut pending: VecDeque<Notified> = cx.worker.inject.close();
+    loop {
+        pending.extend(cx.local.borrow_mut().drain(..));
+        let had_queued = !pending.is_empty();
+        for task in pending.drain(..) {
+            cx.register(&task);
+            drop(task);
+        }
+        let owned = cx.take_registry();
+        if owned.is_empty() && !had_queued && cx.local.borrow().is_empty() {
+            break;
+        }
+        for task in owned {
+            task.shutdown();
+        }
+    }
+    // Let the driver see deregistrations made while dropping futures.
+    let _ = driver.park(Some(Duration::ZERO));
+}
+
+fn next_task(cx: &WorkerCx, worker: &WorkerShared) -> Option<Notified> {
+    let mut local = cx.local.borrow_mut();
+    if local.is_empty() {
+        worker.inject.drain_into(&mut local);
+    }
+    local.pop_front()
+}
+
+fn run_task(cx: &WorkerCx, task: Notified) {
+    cx.register(&task);
+    let key = task.registry_key();
+    // SAFETY: tasks in this worker's queues are owned by this worker, and this is its thread.
+    let (outcome, requeue) = unsafe { task.run() };
+    match outcome {
+        PollOutcome::Completed => {
+            let owned = cx.registry.borrow_mut().try_remove(key);
+            drop(owned);
+        }
+        PollOutcome::Requeue => {
+            if let Some(task) = requeue {
+                cx.local.borrow_mut().push_back(task);
+            }
+        }
+        PollOutcome::Idle | PollOutcome::Stale => {}
+    }
+}

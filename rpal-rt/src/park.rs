@@ -1,1 +1,0 @@
-//! A thread parker for threads without a reactor.
