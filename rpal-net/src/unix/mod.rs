@@ -1,0 +1,36 @@
+//! Unix-domain stream sockets: [`UnixListener`] and [`UnixStream`], on filesystem paths or Linux
+//! abstract names.
+mod listener;
+mod stream;
+
+pub use listener::UnixListener;
+pub use stream::{PeerCred, UnixStream};
+
+use std::io;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+
+/// Where a Unix socket lives.
+#[derive(Clone, Copy, Debug)]
+pub enum UnixAddr<'a> {
+    /// A filesystem path.
+    Path(&'a Path),
+    /// A Linux abstract name (no file; gone when the last socket closes).
+    Abstract(&'a [u8]),
+}
+
+impl<'a> UnixAddr<'a> {
+    fn to_socket_addr(self) -> io::Result<SocketAddr> {
+        match self {
+            UnixAddr::Path(p) => SocketAddr::from_pathname(p),
+            UnixAddr::Abstract(name) => SocketAddr::from_abstract_name(name),
+        }
+    }
+}
+
+impl<'a, P: AsRef<Path> + ?Sized> From<&'a P> for UnixAddr<'a> {
+    fn from(p: &'a P) -> UnixAddr<'a> {
+        UnixAddr::Path(p.as_ref())
+    }
+}
