@@ -30,3 +30,13 @@ pub(crate) fn model<F: Fn() + Sync + Send + 'static>(f: F) {
     #[cfg(not(loom))]
     f();
 }
+
+#[cfg(all(test, not(loom)))]
+pub(crate) mod thread {
+    pub(crate) use std::thread::spawn;
+}
+
+#[cfg(all(test, loom))]
+pub(crate) mod thread {
+    pub(crate) use loom::thread::spawn;
+}

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 
 pub(crate) use pool::PoolShared;
 
-use crate::loom::sync::Arc;
+use std::sync::Arc;
 use crate::runtime::context;
 use crate::task::{self, JoinHandle, Owner};
 

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use crate::loom::sync::Arc;
+use std::sync::Arc;
 use crate::runtime::{lock, Config};
 use crate::task::Notified;
 

@@ -6,7 +6,7 @@
 //! `spawn_local` future never leaves its thread. Wakes from other threads go through the owner's
 //! inject queue and ring its doorbell only if it has published that it parks.
 
-mod remote;
+pub(crate) mod remote;
 mod worker;
 
 use std::future::Future;
@@ -16,8 +16,8 @@ use std::io;
 pub(crate) use worker::EVENT_INTERVAL;
 pub(crate) use worker::{Core, WorkerShared};
 
-use crate::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use crate::loom::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
 use crate::runtime::context;
 use crate::runtime::Config;
 use crate::task::{self, JoinHandle, Notified, Owner};

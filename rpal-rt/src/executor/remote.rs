@@ -5,11 +5,10 @@ use std::collections::VecDeque;
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::Mutex;
-use crate::task::Notified;
 
 /// A multi-producer queue drained by its worker.
-pub(super) struct Inject {
-    queue: Mutex<InjectQueue>,
+pub(crate) struct Inject<T> {
+    queue: Mutex<InjectQueue<T>>,
     /// Number of queued tasks; read without the lock by the worker's park check.
     ///
     /// # Invariant
@@ -18,13 +17,13 @@ pub(super) struct Inject {
     len: AtomicUsize,
 }
 
-struct InjectQueue {
-    tasks: VecDeque<Notified>,
+struct InjectQueue<T> {
+    tasks: VecDeque<T>,
     closed: bool,
 }
 
-impl Inject {
-    pub(super) fn new() -> Inject {
+impl<T> Inject<T> {
+    pub(crate) fn new() -> Inject<T> {
         Inject {
             queue: Mutex::new(InjectQueue {
                 tasks: VecDeque::new(),
@@ -35,7 +34,7 @@ impl Inject {
     }
 
     /// Queues a task; gives it back if the worker has shut down.
-    pub(super) fn push(&self, task: Notified) -> Result<(), Notified> {
+    pub(crate) fn push(&self, task: T) -> Result<(), T> {
         let mut q = lock(&self.queue);
         if q.closed {
             return Err(task);
@@ -45,12 +44,12 @@ impl Inject {
         Ok(())
     }
 
-    pub(super) fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len.load(SeqCst) == 0
     }
 
     /// Moves every queued task to `dst`.
-    pub(super) fn drain_into(&self, dst: &mut VecDeque<Notified>) {
+    pub(crate) fn drain_into(&self, dst: &mut VecDeque<T>) {
         if self.is_empty() {
             return;
         }
@@ -60,7 +59,7 @@ impl Inject {
     }
 
     /// Refuses further pushes and returns what was queued.
-    pub(super) fn close(&self) -> VecDeque<Notified> {
+    pub(crate) fn close(&self) -> VecDeque<T> {
         let mut q = lock(&self.queue);
         q.closed = true;
         self.len.store(0, SeqCst);

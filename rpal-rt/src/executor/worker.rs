@@ -11,11 +11,12 @@
 //!    driver until an event, a doorbell ring, or the next timer.
 //!
 //! # No lost wake-up
-//! A remote waker pushes to the inject queue (or sets the main flag) with SeqCst, then reads
-//! `parked` with SeqCst; the worker stores `parked` with SeqCst, then reads the queue length
-//! and the flag with SeqCst. In the single total order of these SeqCst operations one side
-//! sees the other: either the worker sees the work and does not park, or the waker sees
-//! `parked` and rings the doorbell (once per park, guarded by `notified`).
+//! A remote waker publishes its work (inject push, or the main flag), issues `fence(SeqCst)`,
+//! then reads `parked`; the worker stores `parked`, issues `fence(SeqCst)`, then re-reads the
+//! queue length and the flag. The two fences are totally ordered: whichever comes second sees
+//! the other side's store, so either the worker sees the work and does not park, or the waker
+//! sees `parked` and rings the doorbell (once per park, guarded by `notified`). The loom model
+//! `tests::loom_park` checks this.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -25,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use super::remote::Inject;
 use super::RtShared;
-use crate::loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use crate::loom::sync::Arc;
+use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
 use crate::reactor::{self, source::SourceRegistry, Driver};
 use crate::runtime::context::{self, WorkerCx};
 use crate::task::{Notified, PollOutcome};
@@ -38,7 +39,7 @@ pub(crate) const EVENT_INTERVAL: u32 = 61;
 /// The part of a worker other threads touch.
 pub(crate) struct WorkerShared {
     pub(crate) index: usize,
-    inject: Inject,
+    inject: Inject<Notified>,
     /// The worker is parked (or about to): wakers must ring the doorbell.
     parked: AtomicBool,
     /// The doorbell was rung for the current park; later wakers need not ring again.
@@ -70,6 +71,7 @@ impl WorkerShared {
     /// Rings the doorbell if the worker has published that it parks (after the caller made its
     /// work visible with a SeqCst operation).
     pub(crate) fn unpark_if_parked(&self) {
+        fence(SeqCst);
         if self.parked.load(SeqCst) && !self.notified.swap(true, SeqCst) {
             self.io.unpark();
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::config::{self, Config};
 use super::{set_timer_slack, Runtime};
 use crate::executor::{Core, RtShared};
-use crate::loom::sync::Arc;
+use std::sync::Arc;
 use crate::reactor::DriverKind;
 
 /// Which executor a runtime uses.

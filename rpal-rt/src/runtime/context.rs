@@ -11,7 +11,7 @@ use std::io;
 use slab::Slab;
 
 use crate::executor::{RtShared, WorkerShared};
-use crate::loom::sync::Arc;
+use std::sync::Arc;
 use crate::reactor::{self, source::SourceRegistry};
 use crate::task::{Notified, OwnedTask};
 use crate::time::TimeHandle;

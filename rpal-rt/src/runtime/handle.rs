@@ -5,7 +5,7 @@ use std::io;
 
 use super::context;
 use crate::executor::RtShared;
-use crate::loom::sync::Arc;
+use std::sync::Arc;
 use crate::task::JoinHandle;
 
 /// A clonable, `Send` handle to a runtime: spawn onto it from threads outside it.

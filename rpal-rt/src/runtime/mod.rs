@@ -26,7 +26,7 @@ pub(crate) use config::Config;
 pub use handle::Handle;
 
 use crate::executor::{Core, RtShared};
-use crate::loom::sync::Arc;
+use std::sync::Arc;
 pub use crate::reactor::DriverKind;
 use crate::task::JoinHandle;
 

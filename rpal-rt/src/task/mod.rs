@@ -22,7 +22,7 @@ mod error;
 mod harness;
 mod join;
 pub(crate) mod raw;
-mod state;
+pub(crate) mod state;
 mod waker;
 mod yield_now;
 

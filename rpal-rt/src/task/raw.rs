@@ -11,7 +11,7 @@ use super::harness;
 use super::state::State;
 use crate::blocking::PoolShared;
 use crate::executor::WorkerShared;
-use crate::loom::sync::Arc;
+use std::sync::Arc;
 
 /// Marks a task not (yet) in its owner's registry.
 pub(super) const UNREGISTERED: usize = usize::MAX;

@@ -26,28 +26,28 @@ const REF_ONE: usize = 1 << REF_SHIFT;
 const REF_MASK: usize = !(REF_ONE - 1);
 
 /// The state word of one task.
-pub(super) struct State {
+pub(crate) struct State {
     val: AtomicUsize,
 }
 
 /// A copy of the state word.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) struct Snapshot(usize);
+pub(crate) struct Snapshot(usize);
 
 impl Snapshot {
-    pub(super) fn is_complete(self) -> bool {
+    pub(crate) fn is_complete(self) -> bool {
         self.0 & COMPLETE != 0
     }
-    pub(super) fn is_join_interested(self) -> bool {
+    pub(crate) fn is_join_interested(self) -> bool {
         self.0 & JOIN_INTEREST != 0
     }
-    pub(super) fn is_join_waker_set(self) -> bool {
+    pub(crate) fn is_join_waker_set(self) -> bool {
         self.0 & JOIN_WAKER != 0
     }
-    pub(super) fn is_cancelled(self) -> bool {
+    pub(crate) fn is_cancelled(self) -> bool {
         self.0 & CANCELLED != 0
     }
-    pub(super) fn ref_count(self) -> usize {
+    pub(crate) fn ref_count(self) -> usize {
         (self.0 & REF_MASK) >> REF_SHIFT
     }
 }
@@ -69,7 +69,7 @@ impl std::fmt::Debug for Snapshot {
 /// Result of [`State::transition_to_running`].
 #[must_use]
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum TransitionToRunning {
+pub(crate) enum TransitionToRunning {
     /// Poll the future.
     Success,
     /// Abort was requested: drop the future and complete as cancelled.
@@ -81,7 +81,7 @@ pub(super) enum TransitionToRunning {
 /// Result of [`State::transition_to_idle`].
 #[must_use]
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum TransitionToIdle {
+pub(crate) enum TransitionToIdle {
     /// Parked; drop the queue entry's reference.
     Ok,
     /// Woken during the poll: put the queue entry back in a run queue (its reference moves along).
@@ -93,7 +93,7 @@ pub(super) enum TransitionToIdle {
 /// Result of the notify transitions.
 #[must_use]
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum TransitionToNotified {
+pub(crate) enum TransitionToNotified {
     /// Nothing to do: already queued, complete, or running (the runner requeues it).
     DoNothing,
     /// A reference was added for a new queue entry: submit it to the owner.
@@ -103,14 +103,14 @@ pub(super) enum TransitionToNotified {
 impl State {
     /// A new task: queued once, with a `JoinHandle`, a queue entry and, when `registered`, a
     /// reference for the owner's registry.
-    pub(super) fn new(registered: bool) -> State {
+    pub(crate) fn new(registered: bool) -> State {
         let refs = if registered { 3 } else { 2 };
         State {
             val: AtomicUsize::new(NOTIFIED | JOIN_INTEREST | refs * REF_ONE),
         }
     }
 
-    pub(super) fn load(&self) -> Snapshot {
+    pub(crate) fn load(&self) -> Snapshot {
         Snapshot(self.val.load(Acquire))
     }
 
@@ -127,7 +127,7 @@ impl State {
     }
 
     /// Owner, holding a queue entry: claim the poll.
-    pub(super) fn transition_to_running(&self) -> TransitionToRunning {
+    pub(crate) fn transition_to_running(&self) -> TransitionToRunning {
         self.update(|cur| {
             debug_assert!(cur & RUNNING == 0, "task polled twice at once");
             if cur & COMPLETE != 0 {
@@ -144,7 +144,7 @@ impl State {
     }
 
     /// Owner, after a poll returned `Pending`.
-    pub(super) fn transition_to_idle(&self) -> TransitionToIdle {
+    pub(crate) fn transition_to_idle(&self) -> TransitionToIdle {
         self.update(|cur| {
             debug_assert!(cur & RUNNING != 0);
             if cur & CANCELLED != 0 {
@@ -161,7 +161,7 @@ impl State {
 
     /// Owner: the stage now holds the output. Clears RUNNING, sets COMPLETE; returns the state
     /// before, so the caller learns whether a `JoinHandle` waits and whether its waker is set.
-    pub(super) fn transition_to_complete(&self) -> Snapshot {
+    pub(crate) fn transition_to_complete(&self) -> Snapshot {
         let prev = Snapshot(self.val.fetch_xor(RUNNING | COMPLETE, AcqRel));
         debug_assert!(prev.0 & RUNNING != 0 && prev.0 & COMPLETE == 0);
         prev
@@ -169,7 +169,7 @@ impl State {
 
     /// Owner, outside any poll (shutdown, or a rejected spawn): claim the task to cancel it.
     /// Returns false if it is already complete.
-    pub(super) fn transition_to_shutdown(&self) -> bool {
+    pub(crate) fn transition_to_shutdown(&self) -> bool {
         self.update(|cur| {
             if cur & COMPLETE != 0 {
                 return (None, false);
@@ -180,7 +180,7 @@ impl State {
     }
 
     /// Any thread, holding a reference (waker): mark the task to run.
-    pub(super) fn transition_to_notified_by_ref(&self) -> TransitionToNotified {
+    pub(crate) fn transition_to_notified_by_ref(&self) -> TransitionToNotified {
         self.update(|cur| {
             if cur & (COMPLETE | NOTIFIED) != 0 {
                 (None, TransitionToNotified::DoNothing)
@@ -196,7 +196,7 @@ impl State {
     }
 
     /// Any thread: request abort; schedule the task if it is idle so the owner drops it.
-    pub(super) fn transition_to_notified_and_cancel(&self) -> TransitionToNotified {
+    pub(crate) fn transition_to_notified_and_cancel(&self) -> TransitionToNotified {
         self.update(|cur| {
             if cur & (COMPLETE | CANCELLED) != 0 {
                 (None, TransitionToNotified::DoNothing)
@@ -213,7 +213,7 @@ impl State {
     }
 
     /// `JoinHandle` drop. `Err` if the task already completed: the caller must drop the output.
-    pub(super) fn unset_join_interested(&self) -> Result<(), Snapshot> {
+    pub(crate) fn unset_join_interested(&self) -> Result<(), Snapshot> {
         self.update(|cur| {
             if cur & COMPLETE != 0 {
                 (None, Err(Snapshot(cur)))
@@ -224,7 +224,7 @@ impl State {
     }
 
     /// `JoinHandle`, after writing the waker slot: hand the slot to the task side.
-    pub(super) fn set_join_waker(&self) -> Result<(), Snapshot> {
+    pub(crate) fn set_join_waker(&self) -> Result<(), Snapshot> {
         self.update(|cur| {
             debug_assert!(cur & JOIN_INTEREST != 0 && cur & JOIN_WAKER == 0);
             if cur & COMPLETE != 0 {
@@ -236,7 +236,7 @@ impl State {
     }
 
     /// `JoinHandle`: take the waker slot back to replace the waker.
-    pub(super) fn unset_join_waker(&self) -> Result<(), Snapshot> {
+    pub(crate) fn unset_join_waker(&self) -> Result<(), Snapshot> {
         self.update(|cur| {
             debug_assert!(cur & JOIN_INTEREST != 0 && cur & JOIN_WAKER != 0);
             if cur & COMPLETE != 0 {
@@ -247,7 +247,7 @@ impl State {
         })
     }
 
-    pub(super) fn ref_inc(&self) {
+    pub(crate) fn ref_inc(&self) {
         let prev = self
             .val
             .fetch_add(REF_ONE, std::sync::atomic::Ordering::Relaxed);
@@ -257,7 +257,7 @@ impl State {
     }
 
     /// Drops one reference; true if it was the last (the caller deallocates).
-    pub(super) fn ref_dec(&self) -> bool {
+    pub(crate) fn ref_dec(&self) -> bool {
         let prev = Snapshot(self.val.fetch_sub(REF_ONE, AcqRel));
         debug_assert!(prev.ref_count() >= 1);
         prev.ref_count() == 1
