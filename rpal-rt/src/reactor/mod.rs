@@ -14,14 +14,26 @@
 //! * `Driver::park(timeout)` only on the owning thread: submits pending work, waits until an event,
 //!   an `unpark`, or the timeout (`Some(ZERO)` polls), then sets readiness bits and wakes wakers.
 //! * `Handle::unpark` from any thread: the current or next `park` returns promptly.
-//! * `Handle::deregister` before the fd is closed.
+//! * `Handle::deregister` before the fd is closed. On io_uring the poll's hold on the file is
+//!   released by the owner's next `park` (immediately if it is parked), so a busy worker must
+//!   still call `park(Some(ZERO))` regularly to reap I/O and retire deregistrations.
+//! * Dropping the `Driver` shuts every registration down (waiters get an error) and makes later
+//!   `register` calls on its handles fail.
+//!
+//! Files: `detect.rs` (choice), `doorbell.rs` (eventfd), `registry.rs` (fd table and token
+//! scheme shared by both drivers), `scheduled_io.rs` (readiness word and tick protocol),
+//! `epoll.rs`, `uring.rs` (the drivers), `source.rs` (user-space sources), `tests.rs` (every
+//! driver test, run once per driver).
 #![allow(dead_code)]
 
 mod detect;
 mod doorbell;
 mod epoll;
+mod registry;
 mod scheduled_io;
 pub(crate) mod source;
+#[cfg(all(test, not(loom)))]
+mod tests;
 mod uring;
 
 use std::io;
@@ -32,7 +44,7 @@ use std::time::Duration;
 pub use detect::DriverKind;
 pub(crate) use doorbell::Doorbell;
 #[allow(unused_imports)]
-pub(crate) use scheduled_io::{Direction, ScheduledIo};
+pub(crate) use scheduled_io::{Direction, ReadyEvent, ScheduledIo};
 
 use crate::io::Interest;
 
