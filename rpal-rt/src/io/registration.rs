@@ -5,10 +5,10 @@
 use std::future::poll_fn;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use super::{ready_to_result, Interest, ReadyEvent};
+use crate::loom::sync::Arc;
 use crate::reactor::{self, Direction, ScheduledIo};
 use crate::runtime::context;
 
@@ -89,7 +89,9 @@ impl Registration {
     /// # Errors
     /// The registration is dead (its worker shut down).
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
-        self.io.poll_ready(cx, Direction::Write).map(ready_to_result)
+        self.io
+            .poll_ready(cx, Direction::Write)
+            .map(ready_to_result)
     }
 
     /// Reports that the syscall `event` allowed returned `WouldBlock`: forgets that readiness

@@ -102,13 +102,25 @@ mod tests {
     fn parses_env_values() {
         assert_eq!(parse_driver_env(None).unwrap(), None);
         assert_eq!(parse_driver_env(Some("")).unwrap(), None);
-        assert_eq!(parse_driver_env(Some("uring")).unwrap(), Some(DriverKind::Uring));
-        assert_eq!(parse_driver_env(Some("epoll")).unwrap(), Some(DriverKind::Epoll));
+        assert_eq!(
+            parse_driver_env(Some("uring")).unwrap(),
+            Some(DriverKind::Uring)
+        );
+        assert_eq!(
+            parse_driver_env(Some("epoll")).unwrap(),
+            Some(DriverKind::Epoll)
+        );
         let err = parse_driver_env(Some("kqueue")).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         let msg = err.to_string();
-        assert!(msg.contains("kqueue") && msg.contains("uring") && msg.contains("epoll"), "{msg}");
-        assert!(parse_driver_env(Some("URING")).is_err(), "values are case-sensitive");
+        assert!(
+            msg.contains("kqueue") && msg.contains("uring") && msg.contains("epoll"),
+            "{msg}"
+        );
+        assert!(
+            parse_driver_env(Some("URING")).is_err(),
+            "values are case-sensitive"
+        );
     }
 
     #[test]
@@ -119,8 +131,14 @@ mod tests {
         let (k, line) = choose(None, &bad).unwrap();
         assert_eq!(k, DriverKind::Epoll);
         assert!(line.contains("no EXT_ARG"), "{line}");
-        assert_eq!(choose(Some(DriverKind::Epoll), &ok).unwrap().0, DriverKind::Epoll);
-        assert_eq!(choose(Some(DriverKind::Uring), &ok).unwrap().0, DriverKind::Uring);
+        assert_eq!(
+            choose(Some(DriverKind::Epoll), &ok).unwrap().0,
+            DriverKind::Epoll
+        );
+        assert_eq!(
+            choose(Some(DriverKind::Uring), &ok).unwrap().0,
+            DriverKind::Uring
+        );
         let err = choose(Some(DriverKind::Uring), &bad).unwrap_err();
         assert!(err.to_string().contains("no EXT_ARG"), "{err}");
     }

@@ -164,7 +164,10 @@ impl EpollDriver {
                 }
                 TIMER_TOKEN => {} // disarmed (and its count reset) by `wait_timerfd`
                 token => {
-                    let io = lock(&self.shared.state).ios.get(token).map(|e| e.io.clone());
+                    let io = lock(&self.shared.state)
+                        .ios
+                        .get(token)
+                        .map(|e| e.io.clone());
                     if let Some(io) = io {
                         io.set_readiness(ready_from_events(bits));
                     }
@@ -233,7 +236,8 @@ impl EpollDriver {
 
     /// Timed wait without `epoll_pwait2`.
     fn wait_fallback(&mut self, d: Duration) -> io::Result<usize> {
-        if d.subsec_nanos() % 1_000_000 == 0 {
+        let below_ms = d.subsec_nanos() % 1_000_000;
+        if below_ms == 0 {
             let ms = libc::c_int::try_from(d.as_millis()).unwrap_or(libc::c_int::MAX);
             return self.epoll_wait(ms);
         }

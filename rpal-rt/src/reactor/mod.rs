@@ -38,7 +38,6 @@ mod uring;
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use detect::DriverKind;
@@ -47,6 +46,7 @@ pub(crate) use doorbell::Doorbell;
 pub(crate) use scheduled_io::{Direction, ReadyEvent, ScheduledIo};
 
 use crate::io::Interest;
+use crate::loom::sync::Arc;
 
 /// The driver a worker parks on. Owned by one thread.
 #[derive(Debug)]
@@ -56,7 +56,8 @@ pub(crate) struct Driver {
 
 #[derive(Debug)]
 enum DriverInner {
-    Uring(uring::UringDriver),
+    /// Boxed: the ring is several hundred bytes; one indirection per park is nothing.
+    Uring(Box<uring::UringDriver>),
     Epoll(epoll::EpollDriver),
 }
 
@@ -80,7 +81,7 @@ impl Driver {
             None => DriverKind::detect()?,
         };
         let inner = match kind {
-            DriverKind::Uring => DriverInner::Uring(uring::UringDriver::new()?),
+            DriverKind::Uring => DriverInner::Uring(Box::new(uring::UringDriver::new()?)),
             DriverKind::Epoll => DriverInner::Epoll(epoll::EpollDriver::new()?),
         };
         Ok(Driver { inner })

@@ -49,7 +49,9 @@ pub(crate) fn ready_from_events(ev: u32) -> Ready {
 
 /// The error registering with a driver whose worker has shut down.
 pub(crate) fn driver_gone() -> io::Error {
-    io::Error::other("the rpal worker that owns this reactor has shut down; register on a running worker")
+    io::Error::other(
+        "the rpal worker that owns this reactor has shut down; register on a running worker",
+    )
 }
 
 /// Slab keys must stay below this, which keeps every token clear of the reserved tags.
@@ -140,9 +142,16 @@ mod tests {
         assert!(r.get(a.token()).is_some());
         assert!(r.remove(a.token()).is_some());
         let b = r.insert(4, 0).unwrap();
-        assert_eq!(a.token() & 0xFFFF_FFFF, b.token() & 0xFFFF_FFFF, "slab key reused");
+        assert_eq!(
+            a.token() & 0xFFFF_FFFF,
+            b.token() & 0xFFFF_FFFF,
+            "slab key reused"
+        );
         assert_ne!(a.token(), b.token());
-        assert!(r.get(a.token()).is_none(), "stale token must not find the new entry");
+        assert!(
+            r.get(a.token()).is_none(),
+            "stale token must not find the new entry"
+        );
         assert!(r.remove(a.token()).is_none());
         assert_eq!(r.get(b.token()).map(|e| e.fd), Some(4));
     }
@@ -152,7 +161,10 @@ mod tests {
         let ev = |b: libc::c_int| ready_from_events(b as u32);
         assert_eq!(ev(libc::EPOLLIN), Ready::READABLE);
         assert_eq!(ev(libc::EPOLLOUT), Ready::WRITABLE);
-        assert_eq!(ev(libc::EPOLLIN | libc::EPOLLRDHUP), Ready::READABLE | Ready::READ_CLOSED);
+        assert_eq!(
+            ev(libc::EPOLLIN | libc::EPOLLRDHUP),
+            Ready::READABLE | Ready::READ_CLOSED
+        );
         assert_eq!(ev(libc::EPOLLHUP), Ready::READ_CLOSED | Ready::WRITE_CLOSED);
         assert_eq!(ev(libc::EPOLLERR), Ready::ERROR);
         assert_eq!(libc::POLLIN as libc::c_int, libc::EPOLLIN);

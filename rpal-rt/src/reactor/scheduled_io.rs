@@ -260,7 +260,11 @@ mod tests {
         let mut cx = Context::from_waker(&w);
         assert!(io.poll_ready(&mut cx, Direction::Read).is_pending());
         io.set_readiness(Ready::WRITABLE);
-        assert_eq!(count.0.load(Ordering::SeqCst), 0, "writable must not wake the reader");
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            0,
+            "writable must not wake the reader"
+        );
         io.set_readiness(Ready::READABLE);
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         match io.poll_ready(&mut cx, Direction::Read) {
@@ -275,12 +279,19 @@ mod tests {
         let (_c, w) = waker();
         let mut cx = Context::from_waker(&w);
         io.set_readiness(Ready::READABLE);
-        let Poll::Ready(ev) = io.poll_ready(&mut cx, Direction::Read) else { panic!() };
+        let Poll::Ready(ev) = io.poll_ready(&mut cx, Direction::Read) else {
+            panic!()
+        };
         // An event arrives between the observation and the WouldBlock.
         io.set_readiness(Ready::READABLE);
         io.clear_readiness(ev);
-        assert!(io.readiness().is_readable(), "newer event must survive the clear");
-        let Poll::Ready(ev2) = io.poll_ready(&mut cx, Direction::Read) else { panic!() };
+        assert!(
+            io.readiness().is_readable(),
+            "newer event must survive the clear"
+        );
+        let Poll::Ready(ev2) = io.poll_ready(&mut cx, Direction::Read) else {
+            panic!()
+        };
         io.clear_readiness(ev2);
         assert!(!io.readiness().is_readable());
         assert!(io.poll_ready(&mut cx, Direction::Read).is_pending());
@@ -292,7 +303,9 @@ mod tests {
         let (_c, w) = waker();
         let mut cx = Context::from_waker(&w);
         io.set_readiness(Ready::READ_CLOSED);
-        let Poll::Ready(ev) = io.poll_ready(&mut cx, Direction::Read) else { panic!() };
+        let Poll::Ready(ev) = io.poll_ready(&mut cx, Direction::Read) else {
+            panic!()
+        };
         io.clear_readiness(ev);
         assert!(io.readiness().is_read_closed());
 
@@ -301,7 +314,9 @@ mod tests {
         assert!(io.poll_ready(&mut cx, Direction::Write).is_pending());
         io.shutdown();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
-        let Poll::Ready(ev) = io.poll_ready(&mut cx, Direction::Write) else { panic!() };
+        let Poll::Ready(ev) = io.poll_ready(&mut cx, Direction::Write) else {
+            panic!()
+        };
         assert!(ev.is_shutdown());
     }
 }

@@ -29,11 +29,14 @@ use crate::io::UserSource;
 use crate::loom::sync::atomic::{AtomicU64, Ordering};
 use crate::loom::sync::{Arc, Mutex, MutexGuard};
 
+/// Sources arrive as `std` `Arc`s from the public API (loom's `Arc` cannot hold `dyn` values).
+type SourceArc = std::sync::Arc<dyn UserSource>;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-type Entry = (usize, Arc<dyn UserSource>);
+type Entry = (usize, SourceArc);
 
 /// The owner's snapshot of the registered sources.
 struct Snapshot {
@@ -43,7 +46,7 @@ struct Snapshot {
 }
 
 struct Inner {
-    sources: Mutex<Slab<Arc<dyn UserSource>>>,
+    sources: Mutex<Slab<SourceArc>>,
     /// Bumped by every change of `sources`, under its lock.
     generation: AtomicU64,
     /// Taken (moved out) by the owner while it walks it; put back after. `None` only during a
@@ -72,6 +75,25 @@ impl Default for SourceRegistry {
     }
 }
 
+/// Returns the snapshot to its slot when a walk ends, panics included.
+struct PutBack<'a> {
+    slot: &'a Mutex<Option<Snapshot>>,
+    snap: Snapshot,
+}
+
+impl Drop for PutBack<'_> {
+    fn drop(&mut self) {
+        let snap = std::mem::replace(
+            &mut self.snap,
+            Snapshot {
+                generation: u64::MAX,
+                sources: Vec::new(),
+            },
+        );
+        *lock(self.slot) = Some(snap);
+    }
+}
+
 /// Which hook a walk calls.
 #[derive(Clone, Copy)]
 enum Hook {
@@ -95,7 +117,7 @@ impl SourceRegistry {
     }
 
     /// Adds `source`; returns its key for [`SourceRegistry::unregister`]. Any thread.
-    pub(crate) fn register(&self, source: Arc<dyn UserSource>) -> usize {
+    pub(crate) fn register(&self, source: SourceArc) -> usize {
         let mut s = lock(&self.inner.sources);
         let key = s.insert(source);
         self.inner.generation.fetch_add(1, Ordering::Release);
@@ -103,7 +125,7 @@ impl SourceRegistry {
     }
 
     /// Removes the source under `key`; returns it (dropped by the caller, outside the lock).
-    pub(crate) fn unregister(&self, key: usize) -> Option<Arc<dyn UserSource>> {
+    pub(crate) fn unregister(&self, key: usize) -> Option<SourceArc> {
         let mut s = lock(&self.inner.sources);
         let removed = s.try_remove(key);
         if removed.is_some() {
@@ -135,12 +157,22 @@ impl SourceRegistry {
     /// Moves the snapshot out (rebuilding it if the registry changed), calls `hook` on each
     /// source without any lock held, and puts the snapshot back.
     fn walk(&self, hook: Hook) -> bool {
-        let Some(mut snap) = lock(&self.inner.snapshot).take() else {
+        let Some(snap) = lock(&self.inner.snapshot).take() else {
             return false; // nested walk
         };
+        // Puts the snapshot back even if a source panics.
+        let mut guard = PutBack {
+            slot: &self.inner.snapshot,
+            snap,
+        };
+        self.walk_snapshot(&mut guard.snap, hook)
+    }
+
+    fn walk_snapshot(&self, snap: &mut Snapshot, hook: Hook) -> bool {
         if snap.generation != self.inner.generation.load(Ordering::Acquire) {
-            let s = lock(&self.inner.sources);
+            // Drop the old references before locking: a source's Drop may call the registry.
             snap.sources.clear();
+            let s = lock(&self.inner.sources);
             snap.sources.extend(s.iter().map(|(k, v)| (k, v.clone())));
             snap.generation = self.inner.generation.load(Ordering::Acquire);
         }
@@ -170,18 +202,17 @@ impl SourceRegistry {
                 }
             }
         }
-        *lock(&self.inner.snapshot) = Some(snap);
         any
     }
 
     /// True if `source` under `key` is still registered (cheap when nothing changed since `at`).
-    fn still_registered(&self, at: u64, key: usize, source: &Arc<dyn UserSource>) -> bool {
+    fn still_registered(&self, at: u64, key: usize, source: &SourceArc) -> bool {
         if self.inner.generation.load(Ordering::Acquire) == at {
             return true;
         }
         lock(&self.inner.sources)
             .get(key)
-            .is_some_and(|s| Arc::ptr_eq(s, source))
+            .is_some_and(|s| SourceArc::ptr_eq(s, source))
     }
 }
 
@@ -223,14 +254,22 @@ mod tests {
         assert!(reg.poll());
         assert_eq!(a.polls.load(Ordering::SeqCst), 2);
         assert!(reg.prepare_park(), "work present: do not park");
-        assert_eq!(a.afters.load(Ordering::SeqCst), 1, "prepare retracted on early exit");
+        assert_eq!(
+            a.afters.load(Ordering::SeqCst),
+            1,
+            "prepare retracted on early exit"
+        );
         a.has_work.store(false, Ordering::SeqCst);
         assert!(!reg.prepare_park());
         reg.after_park();
         assert_eq!(a.afters.load(Ordering::SeqCst), 2);
         assert!(reg.unregister(key).is_some());
         assert!(!reg.poll());
-        assert_eq!(a.polls.load(Ordering::SeqCst), 2, "unregistered source is not polled");
+        assert_eq!(
+            a.polls.load(Ordering::SeqCst),
+            2,
+            "unregistered source is not polled"
+        );
         assert_eq!(Arc::strong_count(&a), 1, "snapshot released the source");
     }
 
@@ -264,7 +303,11 @@ mod tests {
         s.keys.lock().unwrap().extend([k1, k2]);
         assert!(reg.poll());
         assert_eq!(s.polls.load(Ordering::SeqCst), 1);
-        assert_eq!(sibling.polls.load(Ordering::SeqCst), 0, "sibling removed mid-walk is skipped");
+        assert_eq!(
+            sibling.polls.load(Ordering::SeqCst),
+            0,
+            "sibling removed mid-walk is skipped"
+        );
         assert_eq!(reg.len(), 0);
         assert!(!reg.poll());
         assert_eq!(s.polls.load(Ordering::SeqCst), 1);
@@ -280,7 +323,9 @@ mod tests {
         reg.poll();
         assert_eq!(a.polls.load(Ordering::SeqCst), 1);
         let r3 = reg.clone();
-        std::thread::spawn(move || drop(r3.unregister(key))).join().unwrap();
+        std::thread::spawn(move || drop(r3.unregister(key)))
+            .join()
+            .unwrap();
         reg.poll();
         assert_eq!(a.polls.load(Ordering::SeqCst), 1);
     }

@@ -56,7 +56,11 @@ fn pair() -> (UnixStream, UnixStream) {
 fn park_until(driver: &mut Driver, what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < DEADLINE, "{:?}: timed out waiting for {what}", driver.kind());
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{:?}: timed out waiting for {what}",
+            driver.kind()
+        );
         driver.park(Some(SLICE)).unwrap();
     }
 }
@@ -87,14 +91,21 @@ fn readable_after_write_from_other_thread_wakes_reader() {
         driver.park(Some(Duration::ZERO)).unwrap();
         let (count, w) = counting_waker();
         let mut cx = Context::from_waker(&w);
-        assert!(reg.poll_read_ready(&mut cx).is_pending(), "{kind:?}: nothing written yet");
+        assert!(
+            reg.poll_read_ready(&mut cx).is_pending(),
+            "{kind:?}: nothing written yet"
+        );
         let writer = thread::spawn(move || {
             thread::sleep(Duration::from_millis(20));
             (&b).write_all(b"ping").unwrap();
             b
         });
-        park_until(&mut driver, "reader waker", || count.0.load(Ordering::SeqCst) > 0);
-        let Poll::Ready(Ok(ev)) = reg.poll_read_ready(&mut cx) else { panic!("{kind:?}") };
+        park_until(&mut driver, "reader waker", || {
+            count.0.load(Ordering::SeqCst) > 0
+        });
+        let Poll::Ready(Ok(ev)) = reg.poll_read_ready(&mut cx) else {
+            panic!("{kind:?}")
+        };
         assert!(ev.ready().is_readable());
         let mut buf = [0u8; 8];
         assert_eq!((&a).read(&mut buf).unwrap(), 4);
@@ -114,7 +125,10 @@ fn writable_readiness_comes_back_after_the_peer_drains() {
         park_until(&mut driver, "writable", || {
             ready_now(&reg, Direction::Write).is_some_and(|r| r.is_writable())
         });
-        assert!(ready_now(&reg, Direction::Read).is_none(), "{kind:?}: not readable");
+        assert!(
+            ready_now(&reg, Direction::Read).is_none(),
+            "{kind:?}: not readable"
+        );
         // Fill the socket buffer through poll_io until it would block.
         let (count, w) = counting_waker();
         let mut cx = Context::from_waker(&w);
@@ -134,8 +148,12 @@ fn writable_readiness_comes_back_after_the_peer_drains() {
                 Err(e) => panic!("{e}"),
             }
         }
-        park_until(&mut driver, "writer waker", || count.0.load(Ordering::SeqCst) > 0);
-        assert!(reg.poll_io(&mut cx, Interest::WRITABLE, || (&a).write(b"x")).is_ready());
+        park_until(&mut driver, "writer waker", || {
+            count.0.load(Ordering::SeqCst) > 0
+        });
+        assert!(reg
+            .poll_io(&mut cx, Interest::WRITABLE, || (&a).write(b"x"))
+            .is_ready());
     });
 }
 
@@ -164,7 +182,10 @@ fn check_peer_sees_eof(b: &UnixStream, kind: DriverKind, mut turn: impl FnMut())
             Ok(0) => return,
             Ok(_) => panic!("{kind:?}: unexpected data"),
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                assert!(start.elapsed() < DEADLINE, "{kind:?}: file still held after close");
+                assert!(
+                    start.elapsed() < DEADLINE,
+                    "{kind:?}: file still held after close"
+                );
                 turn();
                 thread::sleep(Duration::from_millis(1));
             }
@@ -229,7 +250,10 @@ fn foreign_thread_register_and_deregister_reach_a_parked_owner() {
         let mut cx = Context::from_waker(&w);
         let start = Instant::now();
         while reg.poll_read_ready(&mut cx).is_pending() && count.0.load(Ordering::SeqCst) == 0 {
-            assert!(start.elapsed() < DEADLINE, "{kind:?}: parked owner never reported");
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{kind:?}: parked owner never reported"
+            );
             thread::sleep(Duration::from_millis(1));
         }
         // Deregister and close while the owner is parked: the peer must see EOF. (Read the data
@@ -259,7 +283,10 @@ fn unpark_from_another_thread_ends_an_infinite_park() {
         });
         let start = Instant::now();
         driver.park(None).unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(1), "{kind:?}: returned before unpark");
+        assert!(
+            start.elapsed() >= Duration::from_millis(1),
+            "{kind:?}: returned before unpark"
+        );
         t.join().unwrap();
         // Several unparks in a row, then the bell is quiet again.
         driver.handle().unpark();
@@ -267,7 +294,10 @@ fn unpark_from_another_thread_ends_an_infinite_park() {
         driver.park(None).unwrap();
         let start = Instant::now();
         driver.park(Some(Duration::from_millis(5))).unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(5), "{kind:?}: stale doorbell");
+        assert!(
+            start.elapsed() >= Duration::from_millis(5),
+            "{kind:?}: stale doorbell"
+        );
     });
 }
 
@@ -279,10 +309,18 @@ fn check_sub_ms_park(driver: &mut Driver) {
         let start = Instant::now();
         driver.park(Some(want)).unwrap();
         let got = start.elapsed();
-        assert!(got >= want, "{:?}: returned after {got:?} < {want:?}", driver.kind());
+        assert!(
+            got >= want,
+            "{:?}: returned after {got:?} < {want:?}",
+            driver.kind()
+        );
         best = best.min(got);
     }
-    assert!(best < Duration::from_millis(50), "{:?}: best {best:?}", driver.kind());
+    assert!(
+        best < Duration::from_millis(50),
+        "{:?}: best {best:?}",
+        driver.kind()
+    );
     eprintln!("{:?}: 300 us park took {best:?} at best", driver.kind());
 }
 
@@ -294,7 +332,9 @@ fn sub_millisecond_park_timeout() {
 #[test]
 fn sub_millisecond_park_timeout_epoll_timerfd_fallback() {
     let mut driver = Driver::new(Some(DriverKind::Epoll)).unwrap();
-    let DriverInner::Epoll(d) = &mut driver.inner else { unreachable!() };
+    let DriverInner::Epoll(d) = &mut driver.inner else {
+        unreachable!()
+    };
     d.force_no_pwait2();
     check_sub_ms_park(&mut driver);
     // Whole milliseconds take the plain epoll_wait path.
@@ -313,7 +353,10 @@ fn zero_timeout_does_not_block() {
         for _ in 0..100 {
             driver.park(Some(Duration::ZERO)).unwrap();
         }
-        assert!(start.elapsed() < Duration::from_secs(1), "{kind:?}: ZERO park blocked");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{kind:?}: ZERO park blocked"
+        );
     });
 }
 

@@ -199,9 +199,7 @@ fn sqe_for(p: Pending) -> squeue::Entry {
             .multi(true)
             .build()
             .user_data(token),
-        Pending::Remove { token } => opcode::PollRemove::new(token)
-            .build()
-            .user_data(REMOVE_TAG),
+        Pending::Remove { token } => opcode::PollRemove::new(token).build().user_data(REMOVE_TAG),
     }
 }
 
@@ -211,9 +209,13 @@ impl UringDriver {
     /// # Errors
     /// `io_uring_setup` or `eventfd` failed.
     pub(crate) fn new() -> io::Result<Self> {
-        let ring = IoUring::builder()
-            .setup_cqsize(CQ_ENTRIES)
-            .build(RING_ENTRIES)?;
+        Self::with_sizes(RING_ENTRIES, CQ_ENTRIES)
+    }
+
+    /// A driver with `sq` submission and `cq` completion entries (tests use tiny rings to force
+    /// SQ flushes and CQ overflow).
+    pub(crate) fn with_sizes(sq: u32, cq: u32) -> io::Result<Self> {
+        let ring = IoUring::builder().setup_cqsize(cq).build(sq)?;
         let shared = Arc::new(UringShared {
             doorbell: Doorbell::new()?,
             state: Mutex::new(State::default()),
@@ -247,10 +249,11 @@ impl UringDriver {
         }
         self.staged.clear();
         if !self.doorbell_armed {
-            let sqe = opcode::PollAdd::new(Fd(self.shared.doorbell.as_raw_fd()), libc::POLLIN as u32)
-                .multi(true)
-                .build()
-                .user_data(DOORBELL_TAG);
+            let sqe =
+                opcode::PollAdd::new(Fd(self.shared.doorbell.as_raw_fd()), libc::POLLIN as u32)
+                    .multi(true)
+                    .build()
+                    .user_data(DOORBELL_TAG);
             push(&mut self.ring, &sqe)?;
             self.doorbell_armed = true;
             pushed = true;
@@ -445,5 +448,71 @@ impl UringShared {
     /// Number of registered fds (tests).
     pub(crate) fn registered(&self) -> usize {
         lock(&self.state).ios.len()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::task::{Context, Poll};
+    use std::time::Instant;
+
+    use crate::reactor::Direction;
+
+    /// Parks until every `io` is readable; panics after 5 s.
+    fn park_until_all_readable(d: &mut UringDriver, ios: &[Arc<ScheduledIo>]) {
+        let start = Instant::now();
+        while !ios.iter().all(|io| io.readiness().is_readable()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "not all fds reported"
+            );
+            d.park(Some(Duration::from_millis(1))).unwrap();
+        }
+    }
+
+    /// 64 fds ready at once on a 4-entry SQ and 8-entry CQ: the SQ is flushed when full, the CQ
+    /// overflows, multishot polls that the kernel ends are re-armed, and every fd keeps reporting.
+    #[test]
+    fn tiny_ring_survives_sq_full_and_cq_overflow() {
+        if let Err(why) = crate::reactor::detect::uring_probe() {
+            eprintln!("SKIPPED: io_uring unavailable: {why}");
+            return;
+        }
+        let mut d = UringDriver::with_sizes(4, 8).unwrap();
+        let shared = d.shared();
+        let pairs: Vec<(UnixStream, UnixStream)> =
+            (0..64).map(|_| UnixStream::pair().unwrap()).collect();
+        for (a, b) in &pairs {
+            a.set_nonblocking(true).unwrap();
+            (&*b).write_all(b"x").unwrap();
+        }
+        let ios: Vec<Arc<ScheduledIo>> = pairs
+            .iter()
+            .map(|(a, _)| shared.register(a.as_raw_fd(), Interest::READABLE).unwrap())
+            .collect();
+        park_until_all_readable(&mut d, &ios);
+
+        // Second round: consume, clear, and produce again; the polls must still be live.
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        for ((a, _), io) in pairs.iter().zip(&ios) {
+            assert_eq!((&*a).read(&mut [0u8; 4]).unwrap(), 1);
+            let Poll::Ready(ev) = io.poll_ready(&mut cx, Direction::Read) else {
+                panic!()
+            };
+            io.clear_readiness(ev);
+            assert!(!io.readiness().is_readable());
+        }
+        for (_, b) in &pairs {
+            (&*b).write_all(b"y").unwrap();
+        }
+        park_until_all_readable(&mut d, &ios);
+        for ((a, _), io) in pairs.iter().zip(&ios) {
+            shared.deregister(io, a.as_raw_fd()).unwrap();
+        }
+        assert_eq!(shared.registered(), 0);
+        d.park(Some(Duration::ZERO)).unwrap();
     }
 }
