@@ -32,6 +32,7 @@ use crate::runtime::context;
 ///     let reg = Registration::new(sock.as_raw_fd(), Interest::READABLE)?;
 ///     std::future::poll_fn(|cx| reg.poll_io(cx, Interest::READABLE, || (&*sock).read(buf))).await
 /// }
+/// # let _ = read_some;
 /// ```
 #[derive(Debug)]
 pub struct Registration {

@@ -16,7 +16,7 @@
 //! [`UserSource::after_park`] stores `waiting = false` so producers stop ringing while the worker
 //! runs.
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 
 use crate::reactor::{self, source::SourceRegistry};
@@ -89,6 +89,7 @@ pub trait UserSource: Send + Sync + 'static {
 /// let bell = rpal_rt::io::WorkerDoorbell::current()?;
 /// std::thread::spawn(move || bell.ring());
 /// # Ok(()) }
+/// # let _ = f;
 /// ```
 #[derive(Clone, Debug)]
 pub struct WorkerDoorbell {
@@ -115,8 +116,15 @@ impl WorkerDoorbell {
     /// Another process holding a copy (e.g. passed with `SCM_RIGHTS`) rings it by writing an
     /// 8-byte native-endian `1`.
     pub fn as_raw_fd(&self) -> RawFd {
-        use std::os::fd::AsRawFd;
         self.handle.doorbell().as_raw_fd()
+    }
+}
+
+impl AsFd for WorkerDoorbell {
+    /// The eventfd behind the doorbell (see [`WorkerDoorbell::as_raw_fd`]); `try_clone_to_owned`
+    /// gives a copy to pass to another process.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.handle.doorbell().as_fd()
     }
 }
 

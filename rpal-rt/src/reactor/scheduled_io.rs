@@ -351,4 +351,27 @@ mod loom_tests {
             assert!(ready || flag.0.load(Ordering::SeqCst));
         });
     }
+
+    /// A `clear_readiness` racing a newer `set_readiness` never erases the newer event.
+    #[test]
+    fn clear_never_erases_a_newer_event() {
+        crate::loom::model(|| {
+            let io = Arc::new(ScheduledIo::new(1));
+            io.set_readiness(Ready::READABLE);
+            let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
+            let w = Waker::from(flag);
+            let mut cx = Context::from_waker(&w);
+            let Poll::Ready(ev) = io.poll_ready(&mut cx, Direction::Read) else {
+                panic!("readable was set")
+            };
+            let io2 = io.clone();
+            let t = loom::thread::spawn(move || io2.set_readiness(Ready::READABLE));
+            io.clear_readiness(ev); // the syscall said WouldBlock
+            t.join().unwrap();
+            assert!(
+                io.readiness().is_readable(),
+                "event after the observation was lost"
+            );
+        });
+    }
 }
