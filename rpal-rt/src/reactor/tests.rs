@@ -269,6 +269,40 @@ fn foreign_thread_register_and_deregister_reach_a_parked_owner() {
     });
 }
 
+/// A driver built and first parked on a thread that then exits keeps working on another thread
+/// (io_uring cancels the polls the exiting thread submitted; the driver re-arms them).
+#[test]
+fn driver_outlives_the_thread_that_armed_its_polls() {
+    for_each_driver(|kind| {
+        let (a, b) = pair();
+        let a_fd = a.as_raw_fd();
+        let (mut driver, reg) = thread::spawn(move || {
+            let mut driver = Driver::new(Some(kind)).unwrap();
+            let reg = Registration::with_handle(driver.handle(), a_fd, Interest::READABLE).unwrap();
+            driver.park(Some(Duration::ZERO)).unwrap();
+            (driver, reg)
+        })
+        .join()
+        .unwrap();
+        // The creator has exited; let any cancellation land, then produce.
+        driver.park(Some(Duration::from_millis(5))).unwrap();
+        (&b).write_all(b"late").unwrap();
+        park_until(&mut driver, "readable after thread exit", || {
+            ready_now(&reg, Direction::Read).is_some_and(|r| r.is_readable())
+        });
+        // And the doorbell still works.
+        let h = driver.handle();
+        let t = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(10));
+            h.unpark();
+        });
+        driver.park(None).unwrap();
+        t.join().unwrap();
+        drop(reg);
+        drop(a);
+    });
+}
+
 #[test]
 fn unpark_from_another_thread_ends_an_infinite_park() {
     for_each_driver(|kind| {
