@@ -8,12 +8,15 @@
 //! Both drivers are always compiled and dispatched through one enum in this file.
 //!
 //! # Contract (call order)
-//! * `Driver::new` on the worker thread; `Driver::handle` as often as needed.
+//! * `Driver::new` on the worker thread; `Driver::handle` as often as needed. A driver may move
+//!   to another thread: io_uring cancels the polls of a thread that exits, and the driver re-arms
+//!   them on its next park (one extra round of CQEs).
 //! * `Handle::register` from any thread; the returned `ScheduledIo` reports readiness from the next
 //!   `park` of the owning driver on (readiness present at registration is reported too).
 //! * `Driver::park(timeout)` only on the owning thread: submits pending work, waits until an event,
 //!   an `unpark`, or the timeout (`Some(ZERO)` polls), then sets readiness bits and wakes wakers.
-//! * `Handle::unpark` from any thread: the current or next `park` returns promptly.
+//! * `Handle::unpark` from any thread: the current or next `park` returns promptly. It always
+//!   costs one `write(2)`; callers keep their own "parked" flag to skip needless rings.
 //! * `Handle::deregister` before the fd is closed. On io_uring the poll's hold on the file is
 //!   released by the owner's next `park` (immediately if it is parked), so a busy worker must
 //!   still call `park(Some(ZERO))` regularly to reap I/O and retire deregistrations.

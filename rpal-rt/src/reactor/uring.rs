@@ -244,10 +244,14 @@ impl UringDriver {
             Pending::Remove { .. } => true,
         });
         let mut pushed = !self.staged.is_empty();
-        for i in 0..self.staged.len() {
-            push(&mut self.ring, &sqe_for(self.staged[i]))?;
-        }
+        let ring = &mut self.ring;
+        let res = self
+            .staged
+            .iter()
+            .try_for_each(|p| push(ring, &sqe_for(*p)));
+        // Cleared even on error: entries already in the SQ must not be pushed twice.
         self.staged.clear();
+        res?;
         if !self.doorbell_armed {
             let sqe =
                 opcode::PollAdd::new(Fd(self.shared.doorbell.as_raw_fd()), libc::POLLIN as u32)
