@@ -3,16 +3,18 @@
 //! * [`Registration`]: a file descriptor registered with the current worker's reactor, with
 //!   `poll_read_ready`/`poll_write_ready` and [`Registration::poll_io`] to run a non-blocking
 //!   syscall until it stops returning `WouldBlock`.
-//! * [`Interest`] and [`Ready`]: readiness sets.
+//! * [`Interest`] and [`Ready`]: readiness sets; [`ReadyEvent`]: one observation of readiness.
 //! * [`UserSource`] and [`register_source`]: user-space event sources (shared-memory rings) that
 //!   the worker polls, without a syscall, before it parks; [`WorkerDoorbell`] wakes a parked worker.
-#![allow(dead_code)]
-
+//!
+//! Readiness is edge-style: a [`ReadyEvent`] stays set until the caller reports `WouldBlock` by
+//! [`Registration::clear_readiness`] (or lets [`Registration::poll_io`] do it). A clear only
+//! takes effect if no new readiness arrived since the event was observed, so no wake-up is lost.
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::ops::BitOr;
+
+use crate::reactor;
 
 /// Which readiness a [`Registration`] watches.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -47,53 +49,122 @@ impl fmt::Debug for Interest {
     }
 }
 
-/// A file descriptor registered with the reactor of the worker that created it.
+/// A set of readiness states reported by the reactor.
 ///
-/// The fd stays owned by the caller: drop the `Registration` before closing it.
-#[derive(Debug)]
-pub struct Registration {}
-
-impl Registration {
-    /// Registers `fd` (which must be non-blocking) with the current worker's reactor.
-    ///
-    /// # Errors
-    /// Outside an rpal runtime, or when the driver refuses the fd.
-    pub fn new(_fd: RawFd, _interest: Interest) -> io::Result<Registration> {
-        todo!("reactor helper")
-    }
-
-    /// Runs `f` (a non-blocking syscall) until it returns something other than `WouldBlock`,
-    /// waiting for `interest` readiness in between. `interest` is READABLE or WRITABLE.
-    pub fn poll_io<R>(
-        &self,
-        _cx: &mut Context<'_>,
-        _interest: Interest,
-        _f: impl FnMut() -> io::Result<R>,
-    ) -> Poll<io::Result<R>> {
-        todo!("reactor helper")
-    }
-}
-
-/// A user-space event source polled by its worker before the worker parks.
-pub trait UserSource: Send + Sync + 'static {
-    /// Checks for work without a syscall; wakes the tasks that have work. Returns true if it
-    /// woke anything.
-    fn poll(&self) -> bool;
-}
-
-/// The doorbell of a worker: ringing it wakes the worker if it is parked.
-#[derive(Clone, Debug)]
-pub struct WorkerDoorbell {}
-
-/// Returns the handle that keeps `source` registered with the current worker; dropping it
-/// unregisters the source.
+/// # Examples
 ///
-/// # Errors
-/// Outside an rpal runtime.
-pub fn register_source(_source: Arc<dyn UserSource>) -> io::Result<SourceRegistration> {
-    todo!("reactor helper")
+/// ```
+/// use rpal_rt::io::Ready;
+/// let r = Ready::READABLE | Ready::READ_CLOSED;
+/// assert!(r.is_readable() && r.is_read_closed() && !r.is_writable());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Ready(u8);
+
+impl Ready {
+    /// Nothing.
+    pub const EMPTY: Ready = Ready(0);
+    /// A read would not block.
+    pub const READABLE: Ready = Ready(0b0_0001);
+    /// A write would not block.
+    pub const WRITABLE: Ready = Ready(0b0_0010);
+    /// The peer closed its write side (reads return end-of-file once drained). Final.
+    pub const READ_CLOSED: Ready = Ready(0b0_0100);
+    /// The write side is closed (writes fail). Final.
+    pub const WRITE_CLOSED: Ready = Ready(0b0_1000);
+    /// An error is pending on the fd (the next syscall reports it).
+    pub const ERROR: Ready = Ready(0b1_0000);
+
+    pub(crate) const fn from_bits(bits: usize) -> Ready {
+        Ready((bits & 0b1_1111) as u8)
+    }
+    pub(crate) const fn bits(self) -> usize {
+        self.0 as usize
+    }
+    /// True if no state is set.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// True if readable.
+    pub fn is_readable(self) -> bool {
+        self.0 & Self::READABLE.0 != 0
+    }
+    /// True if writable.
+    pub fn is_writable(self) -> bool {
+        self.0 & Self::WRITABLE.0 != 0
+    }
+    /// True if the read side is closed.
+    pub fn is_read_closed(self) -> bool {
+        self.0 & Self::READ_CLOSED.0 != 0
+    }
+    /// True if the write side is closed.
+    pub fn is_write_closed(self) -> bool {
+        self.0 & Self::WRITE_CLOSED.0 != 0
+    }
+    /// True if an error is pending.
+    pub fn is_error(self) -> bool {
+        self.0 & Self::ERROR.0 != 0
+    }
 }
 
-/// Keeps a [`UserSource`] registered; unregisters on drop.
-#[derive(Debug)]
-pub struct SourceRegistration {}
+impl BitOr for Ready {
+    type Output = Ready;
+    fn bitor(self, rhs: Ready) -> Ready {
+        Ready(self.0 | rhs.0)
+    }
+}
+
+impl fmt::Debug for Ready {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [
+            (Ready::READABLE, "READABLE"),
+            (Ready::WRITABLE, "WRITABLE"),
+            (Ready::READ_CLOSED, "READ_CLOSED"),
+            (Ready::WRITE_CLOSED, "WRITE_CLOSED"),
+            (Ready::ERROR, "ERROR"),
+        ];
+        let mut first = true;
+        for (bit, name) in names {
+            if self.0 & bit.0 != 0 {
+                f.write_str(if first { "" } else { " | " })?;
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        if first {
+            f.write_str("EMPTY")?;
+        }
+        Ok(())
+    }
+}
+
+/// One observation of a [`Registration`]'s readiness: give it back to
+/// [`Registration::clear_readiness`] when the syscall it allowed returned `WouldBlock`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadyEvent {
+    inner: reactor::ReadyEvent,
+}
+
+impl ReadyEvent {
+    /// The readiness observed (only the states of the direction polled).
+    pub fn ready(&self) -> Ready {
+        self.inner.ready
+    }
+}
+
+mod registration;
+mod source;
+
+pub use registration::Registration;
+pub use source::{register_source, SourceRegistration, UserSource, WorkerDoorbell};
+
+/// Turns a reactor observation into the public event, or the error of a dead registration.
+fn ready_to_result(ev: reactor::ReadyEvent) -> io::Result<ReadyEvent> {
+    if ev.is_shutdown() {
+        Err(io::Error::other(
+            "fd deregistered or its rpal worker shut down: no more readiness will be reported",
+        ))
+    } else {
+        Ok(ReadyEvent { inner: ev })
+    }
+}

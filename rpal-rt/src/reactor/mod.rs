@@ -8,33 +8,48 @@
 //! Both drivers are always compiled and dispatched through one enum in this file.
 //!
 //! # Contract (call order)
-//! * `Driver::new` on the worker thread; `Driver::handle` as often as needed.
+//! * `Driver::new` on the worker thread; `Driver::handle` as often as needed. A driver may move
+//!   to another thread: io_uring cancels the polls of a thread that exits, and the driver re-arms
+//!   them on its next park (one extra round of CQEs).
 //! * `Handle::register` from any thread; the returned `ScheduledIo` reports readiness from the next
 //!   `park` of the owning driver on (readiness present at registration is reported too).
 //! * `Driver::park(timeout)` only on the owning thread: submits pending work, waits until an event,
 //!   an `unpark`, or the timeout (`Some(ZERO)` polls), then sets readiness bits and wakes wakers.
-//! * `Handle::unpark` from any thread: the current or next `park` returns promptly.
-//! * `Handle::deregister` before the fd is closed.
+//! * `Handle::unpark` from any thread: the current or next `park` returns promptly. It always
+//!   costs one `write(2)`; callers keep their own "parked" flag to skip needless rings.
+//! * `Handle::deregister` before the fd is closed. On io_uring the poll's hold on the file is
+//!   released by the owner's next `park` (immediately if it is parked), so a busy worker must
+//!   still call `park(Some(ZERO))` regularly to reap I/O and retire deregistrations.
+//! * Dropping the `Driver` shuts every registration down (waiters get an error) and makes later
+//!   `register` calls on its handles fail.
+//!
+//! Files: `detect.rs` (choice), `doorbell.rs` (eventfd), `registry.rs` (fd table and token
+//! scheme shared by both drivers), `scheduled_io.rs` (readiness word and tick protocol),
+//! `epoll.rs`, `uring.rs` (the drivers), `source.rs` (user-space sources), `tests.rs` (every
+//! driver test, run once per driver).
 #![allow(dead_code)]
 
 mod detect;
 mod doorbell;
 mod epoll;
+mod registry;
 mod scheduled_io;
 pub(crate) mod source;
+#[cfg(all(test, not(loom)))]
+mod tests;
 mod uring;
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use detect::DriverKind;
 pub(crate) use doorbell::Doorbell;
 #[allow(unused_imports)]
-pub(crate) use scheduled_io::{Direction, ScheduledIo};
+pub(crate) use scheduled_io::{Direction, ReadyEvent, ScheduledIo};
 
 use crate::io::Interest;
+use crate::loom::sync::Arc;
 
 /// The driver a worker parks on. Owned by one thread.
 #[derive(Debug)]
@@ -44,7 +59,8 @@ pub(crate) struct Driver {
 
 #[derive(Debug)]
 enum DriverInner {
-    Uring(uring::UringDriver),
+    /// Boxed: the ring is several hundred bytes; one indirection per park is nothing.
+    Uring(Box<uring::UringDriver>),
     Epoll(epoll::EpollDriver),
 }
 
@@ -68,7 +84,7 @@ impl Driver {
             None => DriverKind::detect()?,
         };
         let inner = match kind {
-            DriverKind::Uring => DriverInner::Uring(uring::UringDriver::new()?),
+            DriverKind::Uring => DriverInner::Uring(Box::new(uring::UringDriver::new()?)),
             DriverKind::Epoll => DriverInner::Epoll(epoll::EpollDriver::new()?),
         };
         Ok(Driver { inner })
