@@ -93,6 +93,10 @@ impl TimeHandle {
 
     /// The wheel of the current worker, if this thread runs one.
     pub(crate) fn current() -> Option<TimeHandle> {
+        #[cfg(test)]
+        if let Some(overridden) = test_context::get() {
+            return overridden;
+        }
         crate::runtime::context::time_handle()
     }
 
@@ -211,6 +215,33 @@ impl TimeHandle {
         unpark: impl Fn() + Send + Sync + 'static,
     ) -> TimeHandle {
         TimeHandle::with_clock(Clock::with_origin(origin, tick), Box::new(unpark))
+    }
+}
+
+/// Test-only stand-in for the runtime context, so futures can be polled without an executor.
+#[cfg(test)]
+pub(super) mod test_context {
+    use std::cell::RefCell;
+
+    use super::TimeHandle;
+
+    std::thread_local! {
+        /// `Some(x)`: `TimeHandle::current()` returns `x` on this thread.
+        static CURRENT: RefCell<Option<Option<TimeHandle>>> = const { RefCell::new(None) };
+    }
+
+    /// Makes `TimeHandle::current()` return `handle` on this thread until `clear`.
+    pub(in crate::time) fn set(handle: Option<TimeHandle>) {
+        CURRENT.with(|c| *c.borrow_mut() = Some(handle));
+    }
+
+    /// Undoes `set`.
+    pub(in crate::time) fn clear() {
+        CURRENT.with(|c| *c.borrow_mut() = None);
+    }
+
+    pub(super) fn get() -> Option<Option<TimeHandle>> {
+        CURRENT.with(|c| c.borrow().clone())
     }
 }
 
