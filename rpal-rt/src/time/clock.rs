@@ -64,14 +64,18 @@ impl Clock {
     pub(super) fn deadline_to_tick(&self, deadline: Instant) -> u64 {
         let ns = deadline.saturating_duration_since(self.origin).as_nanos();
         let ticks = ns.div_ceil(u128::from(self.tick_ns));
-        u64::try_from(ticks).unwrap_or(u64::MAX).min(self.max_tick())
+        u64::try_from(ticks)
+            .unwrap_or(u64::MAX)
+            .min(self.max_tick())
     }
 
     /// Last tick at or before `now` (rounds down).
     pub(super) fn now_to_tick(&self, now: Instant) -> u64 {
         let ns = now.saturating_duration_since(self.origin).as_nanos();
         let ticks = ns / u128::from(self.tick_ns);
-        u64::try_from(ticks).unwrap_or(u64::MAX).min(self.max_tick())
+        u64::try_from(ticks)
+            .unwrap_or(u64::MAX)
+            .min(self.max_tick())
     }
 
     /// Time from `now` until the instant of tick `tick` (zero when that instant has passed).
@@ -91,8 +95,14 @@ mod tests {
         let clock = Clock::with_origin(origin, Duration::from_micros(10));
         assert_eq!(clock.deadline_to_tick(origin), 0);
         assert_eq!(clock.deadline_to_tick(origin + Duration::from_nanos(1)), 1);
-        assert_eq!(clock.deadline_to_tick(origin + Duration::from_micros(10)), 1);
-        assert_eq!(clock.deadline_to_tick(origin + Duration::from_nanos(10_001)), 2);
+        assert_eq!(
+            clock.deadline_to_tick(origin + Duration::from_micros(10)),
+            1
+        );
+        assert_eq!(
+            clock.deadline_to_tick(origin + Duration::from_nanos(10_001)),
+            2
+        );
         assert_eq!(clock.now_to_tick(origin + Duration::from_nanos(9_999)), 0);
         assert_eq!(clock.now_to_tick(origin + Duration::from_micros(10)), 1);
         // Before the origin.
@@ -124,6 +134,9 @@ mod tests {
         assert_eq!(clock.tick(), Duration::from_nanos(1));
         let far = origin + Duration::from_secs(200 * 365 * 24 * 3600);
         assert_eq!(clock.deadline_to_tick(far), MAX_TICK);
-        assert_eq!(clock.until_tick(u64::MAX, origin), Duration::from_nanos(MAX_TICK));
+        assert_eq!(
+            clock.until_tick(u64::MAX, origin),
+            Duration::from_nanos(MAX_TICK)
+        );
     }
 }

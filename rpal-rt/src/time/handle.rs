@@ -80,7 +80,10 @@ impl TimeHandle {
     }
 
     fn with_clock(clock: Clock, unpark: Box<dyn Fn() + Send + Sync>) -> TimeHandle {
-        let state = State { wheel: Wheel::new(), parked_until: None };
+        let state = State {
+            wheel: Wheel::new(),
+            parked_until: None,
+        };
         TimeHandle {
             shared: Arc::new(Shared {
                 clock,
@@ -245,7 +248,7 @@ pub(super) mod test_context {
     }
 }
 
-#[cfg(all(test, not(loom)))]
-mod tests;
 #[cfg(all(test, loom))]
 mod loom_tests;
+#[cfg(all(test, not(loom)))]
+mod tests;

@@ -99,8 +99,15 @@ pub fn interval(period: Duration) -> Interval {
 /// });
 /// ```
 pub fn interval_at(start: Instant, period: Duration) -> Interval {
-    assert!(!period.is_zero(), "rpal_rt::time::interval: the period must be non-zero");
-    Interval { delay: sleep_until(start), period, missed: MissedTickBehavior::default() }
+    assert!(
+        !period.is_zero(),
+        "rpal_rt::time::interval: the period must be non-zero"
+    );
+    Interval {
+        delay: sleep_until(start),
+        period,
+        missed: MissedTickBehavior::default(),
+    }
 }
 
 /// A stream of ticks every period. Created by [`interval`] and [`interval_at`].
@@ -165,7 +172,9 @@ impl Interval {
             return Poll::Pending;
         }
         let scheduled = self.delay.deadline();
-        let next = self.missed.next_tick(scheduled, Instant::now(), self.period);
+        let next = self
+            .missed
+            .next_tick(scheduled, Instant::now(), self.period);
         Pin::new(&mut self.delay).reset(next);
         Poll::Ready(scheduled)
     }
@@ -249,7 +258,11 @@ mod tests {
     #[test]
     fn on_time_ticks_keep_the_schedule() {
         let s = Instant::now();
-        for b in [MissedTickBehavior::Burst, MissedTickBehavior::Delay, MissedTickBehavior::Skip] {
+        for b in [
+            MissedTickBehavior::Burst,
+            MissedTickBehavior::Delay,
+            MissedTickBehavior::Skip,
+        ] {
             assert_eq!(b.next_tick(s, s, P), s + P);
             assert_eq!(b.next_tick(s, s + ms(9), P), s + P);
         }
@@ -263,7 +276,10 @@ mod tests {
         assert_eq!(MissedTickBehavior::Delay.next_tick(s, now, P), now + P);
         assert_eq!(MissedTickBehavior::Skip.next_tick(s, now, P), s + ms(40));
         // Exactly on a later tick: Skip goes to the one after.
-        assert_eq!(MissedTickBehavior::Skip.next_tick(s, s + ms(20), P), s + ms(30));
+        assert_eq!(
+            MissedTickBehavior::Skip.next_tick(s, s + ms(20), P),
+            s + ms(30)
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ const NO_RUNTIME: &str = "rpal_rt::time::sleep polled outside an rpal runtime; t
 /// `now + duration`, clamped to about 30 years from now when that overflows.
 pub(super) fn deadline_after(duration: Duration) -> Instant {
     let now = Instant::now();
-    now.checked_add(duration).unwrap_or_else(|| now + FAR_FUTURE)
+    now.checked_add(duration)
+        .unwrap_or_else(|| now + FAR_FUTURE)
 }
 
 /// Waits until `duration` has elapsed.
@@ -112,7 +113,10 @@ enum Timer {
 
 impl Sleep {
     fn new(deadline: Instant) -> Sleep {
-        Sleep { deadline, timer: Timer::Unregistered }
+        Sleep {
+            deadline,
+            timer: Timer::Unregistered,
+        }
     }
 
     /// The instant this `Sleep` completes at.
@@ -181,7 +185,11 @@ impl Sleep {
     }
 
     /// The poll, with the current worker's wheel passed in (`None`: no runtime on this thread).
-    pub(super) fn poll_with(&mut self, cx: &mut Context<'_>, current: Option<TimeHandle>) -> Poll<()> {
+    pub(super) fn poll_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        current: Option<TimeHandle>,
+    ) -> Poll<()> {
         match &self.timer {
             Timer::Elapsed => Poll::Ready(()),
             Timer::Unregistered => {
@@ -205,7 +213,10 @@ impl Sleep {
                         return Poll::Ready(());
                     }
                     let key = current.insert(self.deadline, cx.waker().clone());
-                    self.timer = Timer::Registered { handle: current, key };
+                    self.timer = Timer::Registered {
+                        handle: current,
+                        key,
+                    };
                     return Poll::Pending;
                 }
                 let polled = handle.poll(key, cx.waker());
@@ -245,7 +256,9 @@ impl fmt::Debug for Sleep {
             Timer::Registered { .. } => "registered",
             Timer::Elapsed => "elapsed",
         };
-        f.debug_struct("Sleep").field("deadline", &self.deadline).field("timer", &state).finish()
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field("timer", &state)
+            .finish()
     }
 }
-

@@ -160,7 +160,10 @@ fn polled_outside_a_runtime_panics_with_a_clear_message() {
     let err = catch_unwind(AssertUnwindSafe(|| poll(&mut s, &waker))).unwrap_err();
     test_context::clear();
     let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
-    assert!(msg.starts_with("rpal_rt::time::sleep polled outside an rpal runtime"), "{msg}");
+    assert!(
+        msg.starts_with("rpal_rt::time::sleep polled outside an rpal runtime"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -179,8 +182,14 @@ fn timeout_polls_the_future_first() {
 fn timeout_elapses() {
     let w = Worker::install();
     let (count, waker) = counting_waker();
-    let mut t = Box::pin(timeout(Duration::from_millis(3), std::future::pending::<()>()));
-    assert!(t.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+    let mut t = Box::pin(timeout(
+        Duration::from_millis(3),
+        std::future::pending::<()>(),
+    ));
+    assert!(t
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
     w.handle.process(t.deadline() + TICK);
     assert_eq!(count.0.load(Ordering::SeqCst), 1);
     let out = t.as_mut().poll(&mut Context::from_waker(&waker));

@@ -33,7 +33,10 @@ use super::sleep::{sleep, sleep_until, Sleep};
 /// });
 /// ```
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
-    Timeout { value: future, delay: sleep(duration) }
+    Timeout {
+        value: future,
+        delay: sleep(duration),
+    }
 }
 
 /// Runs `future` until `deadline` at the latest; see [`timeout`].
@@ -56,7 +59,10 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
 /// });
 /// ```
 pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
-    Timeout { value: future, delay: sleep_until(deadline) }
+    Timeout {
+        value: future,
+        delay: sleep_until(deadline),
+    }
 }
 
 pin_project! {

@@ -58,11 +58,17 @@ fn park_timeout_values() {
     let (_, w) = counting_waker();
     h.insert(t0 + us(500), w.clone());
     // Exact to the ns: the deadline is on a tick boundary.
-    assert_eq!(h.park_timeout(t0 + Duration::from_nanos(123)), Some(Duration::from_nanos(499_877)));
+    assert_eq!(
+        h.park_timeout(t0 + Duration::from_nanos(123)),
+        Some(Duration::from_nanos(499_877))
+    );
     h.unparked();
     // A deadline inside a tick: the timeout ends at the tick boundary that fires it.
     h.insert(t0 + Duration::from_nanos(200_001), w.clone());
-    assert_eq!(h.park_timeout(t0 + us(100)), Some(Duration::from_nanos(110_000)));
+    assert_eq!(
+        h.park_timeout(t0 + us(100)),
+        Some(Duration::from_nanos(110_000))
+    );
     h.unparked();
     // Past due: zero.
     assert_eq!(h.park_timeout(t0 + us(600)), Some(Duration::ZERO));
@@ -156,7 +162,10 @@ impl Wake for Reentrant {
 #[test]
 fn wakers_run_outside_the_wheel_lock() {
     let (t0, h, _) = handle();
-    let r = Arc::new(Reentrant { handle: Mutex::new(Some(h.clone())), woken: AtomicUsize::new(0) });
+    let r = Arc::new(Reentrant {
+        handle: Mutex::new(Some(h.clone())),
+        woken: AtomicUsize::new(0),
+    });
     let w = Waker::from(r.clone());
     for i in 1..=10 {
         h.insert(t0 + us(i * 10), w.clone());
@@ -193,7 +202,11 @@ fn cancel_racing_process_fires_or_cancels_exactly_once() {
         let key = h.insert(t0 + us(10), w);
         let h2 = h.clone();
         let canceller = std::thread::spawn(move || h2.cancel(key));
-        let fired = if round % 2 == 0 { h.process(t0 + us(10)) } else { 0 };
+        let fired = if round % 2 == 0 {
+            h.process(t0 + us(10))
+        } else {
+            0
+        };
         let cancelled = canceller.join().unwrap();
         let fired = fired + h.process(t0 + us(10));
         assert_eq!(usize::from(cancelled) + fired, 1);

@@ -53,7 +53,14 @@ pub(super) struct Entry {
 impl Entry {
     /// An unlinked entry; link it with [`List::push_back`] right away.
     pub(super) fn new(when: u64, generation: u64, waker: Option<Waker>) -> Entry {
-        Entry { when, generation, waker, list: ListId::Pending, prev: NIL, next: NIL }
+        Entry {
+            when,
+            generation,
+            waker,
+            list: ListId::Pending,
+            prev: NIL,
+            next: NIL,
+        }
     }
 
     /// The next entry on the same list.
@@ -71,7 +78,10 @@ pub(super) struct List {
 
 impl Default for List {
     fn default() -> List {
-        List { head: NIL, tail: NIL }
+        List {
+            head: NIL,
+            tail: NIL,
+        }
     }
 }
 
@@ -147,7 +157,9 @@ mod tests {
     fn push_and_unlink_keep_order() {
         let mut slab = Slab::new();
         let mut list = List::default();
-        let ids: Vec<usize> = (0..5).map(|i| slab.insert(Entry::new(i, i, None))).collect();
+        let ids: Vec<usize> = (0..5)
+            .map(|i| slab.insert(Entry::new(i, i, None)))
+            .collect();
         for &i in &ids {
             list.push_back(&mut slab, i, ListId::Pending);
         }

@@ -40,7 +40,10 @@ struct Slot {
 
 impl Default for Slot {
     fn default() -> Slot {
-        Slot { list: List::default(), min_when: u64::MAX }
+        Slot {
+            list: List::default(),
+            min_when: u64::MAX,
+        }
     }
 }
 
@@ -57,7 +60,11 @@ pub(super) struct Level {
 impl Level {
     /// An empty level number `level`.
     pub(super) fn new(level: usize) -> Level {
-        Level { level, occupied: 0, slots: [Slot::default(); SLOTS] }
+        Level {
+            level,
+            occupied: 0,
+            slots: [Slot::default(); SLOTS],
+        }
     }
 
     /// Bits to shift a tick right to get its slot number on this level.
@@ -73,7 +80,10 @@ impl Level {
     /// Links entry `index` (deadline `when`) into the slot of position tick `pos`.
     pub(super) fn push(&mut self, slab: &mut Slab<Entry>, index: usize, pos: u64, when: u64) {
         let slot = self.slot_for(pos);
-        let id = ListId::Slot { level: self.level as u8, slot: slot as u8 };
+        let id = ListId::Slot {
+            level: self.level as u8,
+            slot: slot as u8,
+        };
         let s = &mut self.slots[slot];
         s.list.push_back(slab, index, id);
         s.min_when = s.min_when.min(when);
@@ -110,7 +120,12 @@ impl Level {
         let ahead = u64::from(self.occupied.rotate_right(current).trailing_zeros());
         let slot = ((u64::from(current) + ahead) & SLOT_MASK) as usize;
         let start = (elapsed_slot_number + ahead) << shift;
-        Some(Expiration { level: self.level, slot, start, min_when: self.slots[slot].min_when })
+        Some(Expiration {
+            level: self.level,
+            slot,
+            start,
+            min_when: self.slots[slot].min_when,
+        })
     }
 }
 

@@ -41,8 +41,8 @@ use std::task::Waker;
 
 use slab::Slab;
 
-use entry::{Entry, List, ListId};
 pub(crate) use entry::TimerKey;
+use entry::{Entry, List, ListId};
 use level::{Expiration, Level, SLOT_BITS, SLOT_MASK};
 
 /// Number of levels. With 6 bits per level the wheel spans `64^6` ticks (about 7.8 days at the
@@ -159,7 +159,9 @@ impl Wheel {
             .iter()
             .filter_map(|level| level.next_expiration(self.elapsed))
             .map(|exp| {
-                let slot_end = exp.start.saturating_add(1 << (SLOT_BITS * exp.level as u32));
+                let slot_end = exp
+                    .start
+                    .saturating_add(1 << (SLOT_BITS * exp.level as u32));
                 // A slot holding only beyond-horizon timers must be processed at its start so
                 // they are placed again; every other slot can wait for its earliest deadline.
                 if exp.min_when < slot_end {
@@ -230,11 +232,16 @@ impl Wheel {
     fn link(&mut self, index: usize) {
         let when = self.slab[index].when;
         if when <= self.elapsed {
-            self.pending.push_back(&mut self.slab, index, ListId::Pending);
+            self.pending
+                .push_back(&mut self.slab, index, ListId::Pending);
             return;
         }
         let level = level_for(self.elapsed, when);
-        let pos = if level == TOP { clamp_to_horizon(self.elapsed, when) } else { when };
+        let pos = if level == TOP {
+            clamp_to_horizon(self.elapsed, when)
+        } else {
+            when
+        };
         self.levels[level].push(&mut self.slab, index, pos, when);
     }
 

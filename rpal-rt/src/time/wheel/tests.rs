@@ -18,7 +18,10 @@ impl Wake for Recorder {
 }
 
 fn waker(id: usize, log: &Arc<Mutex<Vec<usize>>>) -> Waker {
-    Waker::from(Arc::new(Recorder { id, log: log.clone() }))
+    Waker::from(Arc::new(Recorder {
+        id,
+        log: log.clone(),
+    }))
 }
 
 /// Advances and wakes, returning the ids woken in order.
@@ -96,7 +99,10 @@ fn random_deadlines_fire_in_order_never_early_none_lost() {
         prev_now = now;
     }
     assert!(fired_at.iter().all(Option::is_some));
-    assert!(order.windows(2).all(|w| w[0] <= w[1]), "fire order differs from deadline order");
+    assert!(
+        order.windows(2).all(|w| w[0] <= w[1]),
+        "fire order differs from deadline order"
+    );
 }
 
 #[test]
@@ -122,7 +128,10 @@ fn cascades_down_from_high_levels() {
 fn one_big_jump_fires_everything_due() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let mut wheel = Wheel::new();
-    for (id, when) in [70_000u64, 5, 64, 1 << 30, 4_095, 4_096].into_iter().enumerate() {
+    for (id, when) in [70_000u64, 5, 64, 1 << 30, 4_095, 4_096]
+        .into_iter()
+        .enumerate()
+    {
         wheel.insert(when, Some(waker(id, &log)));
     }
     assert_eq!(advance(&mut wheel, 70_000, &log), vec![1, 2, 4, 5, 0]);
@@ -165,7 +174,9 @@ fn cancel_before_fire_and_after_fire() {
 fn cancel_unlinks_from_the_middle_of_a_slot() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let mut wheel = Wheel::new();
-    let keys: Vec<_> = (0..5).map(|id| wheel.insert(40, Some(waker(id, &log)))).collect();
+    let keys: Vec<_> = (0..5)
+        .map(|id| wheel.insert(40, Some(waker(id, &log))))
+        .collect();
     wheel.cancel(keys[2]);
     wheel.cancel(keys[0]);
     wheel.cancel(keys[4]);
@@ -258,7 +269,11 @@ fn no_allocation_after_warm_up() {
             wheel.insert(base + 1 + (i * 7919 + round) % 100_000, None);
         }
         let cap = wheel.slab.capacity();
-        assert_eq!(*warm_capacity.get_or_insert(cap), cap, "the slab reuses freed entries");
+        assert_eq!(
+            *warm_capacity.get_or_insert(cap),
+            cap,
+            "the slab reuses freed entries"
+        );
         assert_eq!(wheel.advance(base + 100_001, &mut fired), 1_000);
     }
 }
