@@ -289,7 +289,11 @@ fn measure_lateness(label: &str, enforce: bool) {
     let bare = percentiles(&mut bare);
     eprintln!("lateness ({label}), p50/p99/max: wheel {wheel:?}, bare park_timeout {bare:?}");
     if enforce && std::env::var_os("RPAL_TEST_PRECISION").is_some_and(|v| v == "1") {
-        assert!(wheel[1] < us(100), "p99 lateness {:?} is over 100 µs", wheel[1]);
+        assert!(
+            wheel[1] < us(100),
+            "p99 lateness {:?} is over 100 µs",
+            wheel[1]
+        );
     }
 }
 
