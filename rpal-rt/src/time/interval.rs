@@ -159,7 +159,7 @@ impl Interval {
     /// # Examples
     ///
     /// ```
-    /// use std::future::{poll_fn, Future};
+    /// use std::future::poll_fn;
     /// use std::time::Duration;
     ///
     /// rpal_rt::Runtime::new_current_thread().unwrap().block_on(async {
@@ -189,10 +189,10 @@ impl Interval {
     ///
     /// rpal_rt::Runtime::new_current_thread().unwrap().block_on(async {
     ///     let mut ticks = rpal_rt::time::interval(Duration::from_micros(100));
-    ///     ticks.reset();
     ///     let before = Instant::now();
+    ///     ticks.reset();
     ///     let tick = ticks.tick().await;
-    ///     assert!(tick > before);
+    ///     assert!(tick >= before + Duration::from_micros(100));
     /// });
     /// ```
     pub fn reset(&mut self) {
