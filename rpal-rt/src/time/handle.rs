@@ -15,6 +15,10 @@
 //!   and calls the unpark callback after the unlock, so the owner wakes and re-computes its
 //!   timeout. The owner records the park *before* it parks, and unpark makes the current or the
 //!   next park return, so a timer inserted in between is never missed.
+//! * `next_due` (atomic) is a lower bound of the next due tick, written only under `state`:
+//!   lowered by insert/reset, recomputed by `process`. `process` returns without locking while
+//!   `now` is below it. A stale read by the owner only delays a timer inserted from another
+//!   thread to the owner's next `park_timeout`, which locks, sees it, and so does not sleep past it.
 
 use std::fmt;
 use std::task::{Poll, Waker};
@@ -22,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use super::clock::Clock;
 use super::wheel::{PollTimer, TimerKey, Wheel};
+use crate::loom::sync::atomic::{AtomicU64, Ordering};
 use crate::loom::sync::{Arc, Mutex, MutexGuard};
 use crate::reactor;
 
@@ -36,6 +41,9 @@ struct Shared {
     state: Mutex<State>,
     /// Reusable buffer of fired wakers; only `process` (the owner) locks it.
     fired: Mutex<Vec<Waker>>,
+    /// A lower bound of the tick at which the next timer is due (`u64::MAX`: no timer), so that
+    /// `process` returns without locking when nothing is due. Written only under `state`.
+    next_due: AtomicU64,
     /// Wakes the owning worker's park.
     unpark: Box<dyn Fn() + Send + Sync>,
 }
@@ -89,6 +97,7 @@ impl TimeHandle {
                 clock,
                 state: Mutex::new(state),
                 fired: Mutex::new(Vec::new()),
+                next_due: AtomicU64::new(u64::MAX),
                 unpark,
             }),
         }
@@ -122,8 +131,17 @@ impl TimeHandle {
     /// is released. Owner only.
     pub(crate) fn process(&self, now: Instant) -> usize {
         let now = self.shared.clock.now_to_tick(now);
+        if now < self.shared.next_due.load(Ordering::Acquire) {
+            return 0;
+        }
         let mut fired = lock(&self.shared.fired);
-        let count = lock(&self.shared.state).wheel.advance(now, &mut fired);
+        let count = {
+            let mut state = lock(&self.shared.state);
+            let count = state.wheel.advance(now, &mut fired);
+            let next = state.wheel.next_deadline().unwrap_or(u64::MAX);
+            self.shared.next_due.store(next, Ordering::Release);
+            count
+        };
         for waker in fired.drain(..) {
             waker.wake();
         }
@@ -154,6 +172,7 @@ impl TimeHandle {
         let (key, unpark) = {
             let mut state = lock(&self.shared.state);
             let key = state.wheel.insert(when, Some(waker));
+            self.lower_next_due(when);
             (key, state.needs_unpark(when))
         };
         if unpark {
@@ -168,12 +187,23 @@ impl TimeHandle {
         let (live, unpark) = {
             let mut state = lock(&self.shared.state);
             let live = state.wheel.reset(key, when);
+            if live {
+                self.lower_next_due(when);
+            }
             (live, live && state.needs_unpark(when))
         };
         if unpark {
             (self.shared.unpark)();
         }
         live
+    }
+
+    /// Lowers `next_due` to `when`. Caller holds `state` (writers are serialized by it).
+    fn lower_next_due(&self, when: u64) {
+        let next_due = &self.shared.next_due;
+        if when < next_due.load(Ordering::Relaxed) {
+            next_due.store(when, Ordering::Release);
+        }
     }
 
     /// Cancels a timer; true if it was still live (it will now never fire), false if it had
