@@ -64,7 +64,9 @@ pub(super) enum PollTimer {
 #[derive(Debug)]
 pub(super) struct Wheel {
     slab: Slab<Entry>,
-    levels: Box<[Level; NUM_LEVELS]>,
+    /// `NUM_LEVELS` levels, level `n` at index `n`. Built one level at a time (a whole array
+    /// would be ~9 KiB on the stack, too much for loom's small coroutine stacks).
+    levels: Box<[Level]>,
     /// Timers that were already due when inserted or reset.
     pending: List,
     /// Last tick fully processed; never decreases.
@@ -84,7 +86,7 @@ impl Wheel {
     pub(super) fn new() -> Wheel {
         Wheel {
             slab: Slab::new(),
-            levels: Box::new(std::array::from_fn(Level::new)),
+            levels: (0..NUM_LEVELS).map(Level::new).collect(),
             pending: List::default(),
             elapsed: 0,
             next_generation: 1,
