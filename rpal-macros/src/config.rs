@@ -439,7 +439,10 @@ mod tests {
         let e = err(Kind::Main, quote!(worker_threads = -1));
         assert!(e.contains("must be a positive integer"), "{e}");
         let e = err(Kind::Main, quote!(worker_threads = 99999999999999999999999));
-        assert!(e.contains("must be a positive integer that fits a usize"), "{e}");
+        assert!(
+            e.contains("must be a positive integer that fits a usize"),
+            "{e}"
+        );
         assert_eq!(
             ok(Kind::Main, quote!(worker_threads = 2usize))
                 .worker_threads

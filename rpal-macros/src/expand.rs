@@ -12,10 +12,10 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::{ReturnType, Type};
+use syn::{token, ReturnType, Type};
 
 use crate::config::{self, Config, Driver, Flavor, Kind};
-use crate::error::{combine, item_with_error};
+use crate::error::{combine, fn_with_error, item_with_error};
 use crate::item_fn::{self, AsyncFn};
 
 /// Expands `#[rpal_rt::main(args)]` / `#[rpal_rt::test(args)]` on `item`.
@@ -26,18 +26,20 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
         .as_ref()
         .map_err(Clone::clone)
         .and_then(|f| item_fn::check(kind, f));
-    match (config, parsed, checked) {
-        (Ok(config), Ok(f), Ok(())) => generate(kind, &config, f),
-        (config, _, checked) => {
-            // Problems with the function first: they are the more fundamental ones.
-            let errors = combine(checked.err().into_iter().chain(config.err()));
-            match errors {
-                Some(e) => item_with_error(item, &e),
-                // Unreachable: one of the three results is an error, and a parse error of the
-                // item is carried by `checked`. Emitting the item unchanged is still correct.
-                None => item,
-            }
-        }
+    // Problems with the function first: they are the more fundamental ones.
+    let errors = combine(
+        checked
+            .err()
+            .into_iter()
+            .chain(config.as_ref().err().cloned()),
+    );
+    match (config, parsed, errors) {
+        (Ok(config), Ok(f), None) => generate(kind, &config, f),
+        (_, Ok(f), Some(e)) => fn_with_error(item, f, &e),
+        (_, Err(_), Some(e)) => item_with_error(item, &e),
+        // Unreachable: a parse error of the item is also carried by `checked`. Emitting the item
+        // unchanged is still correct.
+        (_, _, None) => item,
     }
 }
 
@@ -71,21 +73,8 @@ fn generate(kind: Kind, config: &Config, f: AsyncFn) -> TokenStream {
         quote_spanned!(span=> .driver(#krate::runtime::DriverKind::#variant))
     });
 
-    let mut block = TokenStream::new();
-    brace.surround(&mut block, |tokens| tokens.extend(stmts));
+    let body = body_future(&sig.output, brace, stmts);
     let output = Span::mixed_site();
-    let body = match output_hint(&sig.output) {
-        Some(ty) => {
-            let out = quote_spanned!(output=> __rpal_output);
-            quote! {
-                async move {
-                    let #out: #ty = #block;
-                    #out
-                }
-            }
-        }
-        None => quote!(async move #block),
-    };
     let test_attr = match kind {
         Kind::Test => quote!(#[::core::prelude::v1::test]),
         Kind::Main => quote!(),
@@ -110,14 +99,29 @@ fn generate(kind: Kind, config: &Config, f: AsyncFn) -> TokenStream {
     }
 }
 
-/// The type to write on the body's value, or `None` where a `let` cannot carry it (`impl Trait`).
-fn output_hint(output: &ReturnType) -> Option<TokenStream> {
-    match output {
-        ReturnType::Default => Some(quote!(())),
+/// `async move { let output: T = { stmts }; output }`: the body as a future whose output type is
+/// the function's return type `T` (just `async move { stmts }` for `-> impl Trait`, which a `let`
+/// cannot name).
+pub(crate) fn body_future(
+    output: &ReturnType,
+    brace: token::Brace,
+    stmts: TokenStream,
+) -> TokenStream {
+    let mut block = TokenStream::new();
+    brace.surround(&mut block, |tokens| tokens.extend(stmts));
+    let ty = match output {
+        ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => match &**ty {
-            Type::ImplTrait(_) => None,
-            ty => Some(quote!(#ty)),
+            Type::ImplTrait(_) => return quote!(async move #block),
+            ty => quote!(#ty),
         },
+    };
+    let out = quote_spanned!(Span::mixed_site()=> __rpal_output);
+    quote! {
+        async move {
+            let #out: #ty = #block;
+            #out
+        }
     }
 }
 
@@ -216,15 +220,44 @@ mod tests {
     }
 
     #[test]
-    fn errors_keep_the_item_and_name_no_runtime_item() {
-        let item = quote!(
-            async fn main() {}
+    fn errors_keep_the_function_and_name_no_runtime_item() {
+        // An async fn stays, minus `async` (no E0752 on `main`), with its body checked, not run.
+        let out = expanded(
+            Kind::Main,
+            quote!(flavor = "nope"),
+            quote!(
+                async fn main() {
+                    f().await
+                }
+            ),
         );
-        let out = expanded(Kind::Main, quote!(flavor = "nope"), item.clone());
-        assert!(out.starts_with(&item.to_string()), "{out}");
-        assert!(out.contains("compile_error"), "{out}");
-        assert!(!out.contains("runtime"), "{out}");
+        assert!(out.starts_with("fn main () { let _ = move | | async move { let __rpal_output : () = { f () . await } ;"), "{out}");
+        assert!(
+            out.contains(":: core :: compile_error ! { \"unknown flavor"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("runtime") && !out.contains("rpal_rt"),
+            "{out}"
+        );
 
+        // Arguments move onto the closure so the body still sees them.
+        let out = expanded(
+            Kind::Main,
+            quote!(),
+            quote!(
+                async fn main(a: u8, b: &str) -> u8 {
+                    a
+                }
+            ),
+        );
+        assert!(
+            out.starts_with("fn main () -> u8 { let _ = move | a : u8 , b : & str | async move"),
+            "{out}"
+        );
+        assert!(out.contains("cannot accept arguments"), "{out}");
+
+        // A function without `async`, or with `self`, is left exactly as written.
         let out = expanded(
             Kind::Main,
             quote!(driver = "x"),
@@ -232,7 +265,16 @@ mod tests {
                 fn main(a: u8) {}
             ),
         );
+        assert!(out.starts_with("fn main (a : u8) { }"), "{out}");
         assert_eq!(out.matches("compile_error").count(), 3, "{out}");
+        let out = expanded(
+            Kind::Test,
+            quote!(),
+            quote!(
+                async fn t(&self) {}
+            ),
+        );
+        assert!(out.starts_with("async fn t (& self) { }"), "{out}");
 
         let out = expanded(
             Kind::Test,

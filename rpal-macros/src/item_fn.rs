@@ -4,9 +4,8 @@
 //! a syntax error inside the body then stays the compiler's to report, on the user's code, and the
 //! tokens keep their spans through the expansion.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::parse::{Parse, ParseStream};
-use syn::spanned::Spanned;
 use syn::{braced, token, Attribute, Signature, Visibility};
 
 use crate::config::Kind;
@@ -73,27 +72,28 @@ pub(crate) fn check(kind: Kind, f: &AsyncFn) -> syn::Result<()> {
                 kind.attr_name()
             ),
         };
-        errors.push(syn::Error::new(f.sig.inputs.span(), what));
+        errors.push(syn::Error::new_spanned(&f.sig.inputs, what));
     }
     if let Some(variadic) = &f.sig.variadic {
-        errors.push(syn::Error::new(
-            variadic.span(),
+        errors.push(syn::Error::new_spanned(
+            variadic,
             "variadic arguments are not supported here",
         ));
     }
-    if !f.sig.generics.params.is_empty() || f.sig.generics.where_clause.is_some() {
-        errors.push(syn::Error::new(
-            generics_span(f),
-            format!(
-                "functions marked `{}` cannot have generic parameters",
-                kind.attr_name()
-            ),
-        ));
+    let generics = &f.sig.generics;
+    let generics_msg = format!(
+        "functions marked `{}` cannot have generic parameters",
+        kind.attr_name()
+    );
+    if !generics.params.is_empty() {
+        errors.push(syn::Error::new_spanned(generics, generics_msg));
+    } else if let Some(where_clause) = &generics.where_clause {
+        errors.push(syn::Error::new_spanned(where_clause, generics_msg));
     }
     if kind == Kind::Test {
         if let Some(attr) = f.outer_attrs.iter().find(|a| is_test_attribute(a)) {
-            errors.push(syn::Error::new(
-                attr.span(),
+            errors.push(syn::Error::new_spanned(
+                attr,
                 "second test attribute is supplied; `#[rpal_rt::test]` already adds `#[test]`, \
                  remove this one",
             ));
@@ -102,14 +102,6 @@ pub(crate) fn check(kind: Kind, f: &AsyncFn) -> syn::Result<()> {
     match combine(errors) {
         Some(e) => Err(e),
         None => Ok(()),
-    }
-}
-
-fn generics_span(f: &AsyncFn) -> Span {
-    match (&f.sig.generics.lt_token, &f.sig.generics.where_clause) {
-        (Some(lt), _) => lt.span,
-        (None, Some(w)) => w.where_token.span,
-        (None, None) => f.sig.ident.span(),
     }
 }
 
