@@ -1,11 +1,11 @@
 //! Code generation: turns `async fn f() -> T { body }` into a plain `fn f() -> T` that builds a
 //! runtime and blocks on the body.
 //!
-//! The body's tokens are moved into an `async move` block unchanged, so their spans (and every error
-//! and lint on them) stay on the user's code. The output type is written on a `let` around the body
-//! so that `?` in the body knows its error type and a mismatched tail expression is reported on the
-//! tail, against the return type the user wrote. Names the expansion introduces use
-//! `Span::mixed_site()`, so the body can neither see nor shadow them.
+//! The body's statements are moved into an `async move` block unchanged (with the user's braces), so
+//! their spans, and every error and lint on them, stay on the user's code. A `return` that never runs
+//! gives the block the function's return type (see [`body_future`]) so that `?` in the body knows its
+//! error type. Local variables the expansion introduces use `Span::mixed_site()`, so the body can
+//! neither see nor shadow them.
 //!
 //! Runtime items are only named on success: when anything is wrong the output is the original item
 //! plus `compile_error!` (see [`crate::error`]).
@@ -80,7 +80,6 @@ fn generate(kind: Kind, config: &Config, f: AsyncFn) -> TokenStream {
         Kind::Main => quote!(),
     };
     let body_var = quote_spanned!(output=> __rpal_body);
-    let rt_var = quote_spanned!(output=> __rpal_runtime);
 
     quote! {
         #(#outer_attrs)*
@@ -88,41 +87,79 @@ fn generate(kind: Kind, config: &Config, f: AsyncFn) -> TokenStream {
         #vis #sig {
             #(#inner_attrs)*
             let #body_var = #body;
-            #[allow(clippy::expect_used)]
-            let #rt_var = #krate::runtime::Builder::#new_builder()
+            // One expression, so `block_on` may take `&self`, `&mut self` or `self`.
+            #krate::runtime::Builder::#new_builder()
                 #worker_threads
                 #driver
                 .build()
-                .expect("failed to build the rpal runtime");
-            #rt_var.block_on(#body_var)
+                .expect("failed to build the rpal runtime")
+                .block_on(#body_var)
         }
     }
 }
 
-/// `async move { let output: T = { stmts }; output }`: the body as a future whose output type is
-/// the function's return type `T` (just `async move { stmts }` for `-> impl Trait`, which a `let`
-/// cannot name).
+/// The body as a future whose output type is the function's return type `T`:
+///
+/// ```text
+/// {
+///     fn __rpal_output_type<T>() -> T { unreachable!() }
+///     async move {
+///         if false { return __rpal_output_type::<T>(); } else { stmts }
+///     }
+/// }
+/// ```
+///
+/// The `return` that never runs fixes the async block's output type before the body is checked, so
+/// `?` in the body knows its error type and a wrong tail expression is reported on the tail as
+/// "expected `T`" (see `tests/ui/fail/body_type_mismatch.rs` in rpal-rt). The body is the `else`
+/// block, with the user's braces, so:
+/// * nothing follows it: a body that never returns (a server loop, `process::exit`) gets no
+///   "unreachable expression" warning, as a `let output: T = { stmts }; output` would;
+/// * nothing precedes it in its own block: items at the top of the body do not trip
+///   `clippy::items_after_statements`;
+/// * a missing tail expression is reported on the user's braces.
+///
+/// Without a nameable `T` (`-> impl Trait` anywhere in it, or `-> !`) the output is inferred.
 pub(crate) fn body_future(
     output: &ReturnType,
     brace: token::Brace,
     stmts: TokenStream,
 ) -> TokenStream {
+    let ty = match output {
+        ReturnType::Default => Some(quote!(())),
+        ReturnType::Type(_, ty) if nameable(ty) => Some(quote!(#ty)),
+        ReturnType::Type(..) => None,
+    };
+    let helper = quote!(__rpal_output_type);
     let mut block = TokenStream::new();
     brace.surround(&mut block, |tokens| tokens.extend(stmts));
-    let ty = match output {
-        ReturnType::Default => quote!(()),
-        ReturnType::Type(_, ty) => match &**ty {
-            Type::ImplTrait(_) => return quote!(async move #block),
-            ty => quote!(#ty),
+    match ty {
+        Some(ty) => quote! {
+            {
+                fn #helper<T>() -> T {
+                    ::core::unreachable!()
+                }
+                async move {
+                    if false {
+                        return #helper::<#ty>();
+                    } else #block
+                }
+            }
         },
-    };
-    let out = quote_spanned!(Span::mixed_site()=> __rpal_output);
-    quote! {
-        async move {
-            let #out: #ty = #block;
-            #out
-        }
+        None => quote!(async move #block),
     }
+}
+
+/// Whether `ty` can be written as a generic argument: not `!`, and no `impl Trait` inside.
+fn nameable(ty: &Type) -> bool {
+    fn has_impl(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|tt| match tt {
+            proc_macro2::TokenTree::Ident(i) => i == "impl",
+            proc_macro2::TokenTree::Group(g) => has_impl(g.stream()),
+            _ => false,
+        })
+    }
+    !matches!(ty, Type::Never(_)) && !has_impl(quote!(#ty))
 }
 
 #[cfg(test)]
@@ -155,7 +192,7 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("let __rpal_output : () = { run () . await ; }"),
+            out.contains("async move { if false { return __rpal_output_type :: < () > () ; } else { run () . await ; } }"),
             "{out}"
         );
         assert!(
@@ -181,7 +218,7 @@ mod tests {
         assert!(out.starts_with("# [ignore] # [:: core :: prelude :: v1 :: test] pub fn t () -> Result < () , String > { # ! [allow (unused)]"), "{out}");
         assert!(out.contains("my_rt :: runtime :: Builder :: new_current_thread () . driver (my_rt :: runtime :: DriverKind :: Epoll) . build ()"), "{out}");
         assert!(
-            out.contains("let __rpal_output : Result < () , String > = { Ok (()) }"),
+            out.contains("async move { if false { return __rpal_output_type :: < Result < () , String > > () ; } else { Ok (()) } }"),
             "{out}"
         );
     }
@@ -203,18 +240,29 @@ mod tests {
     }
 
     #[test]
-    fn impl_trait_outputs_get_no_hint() {
+    fn outputs_that_cannot_be_named_get_no_hint() {
+        for ret in [
+            quote!(impl Sized),
+            quote!(Result<impl Sized, ()>),
+            quote!(!),
+        ] {
+            let out = expanded(Kind::Main, quote!(), quote!(async fn f() -> #ret { 1 }));
+            assert!(
+                out.contains("let __rpal_body = async move { 1 } ;"),
+                "{out}"
+            );
+        }
         let out = expanded(
             Kind::Main,
             quote!(),
             quote!(
-                async fn f() -> impl Sized {
+                async fn f() -> Box<dyn Fn()> {
                     1
                 }
             ),
         );
         assert!(
-            out.contains("let __rpal_body = async move { 1 } ;"),
+            out.contains("__rpal_output_type :: < Box < dyn Fn () > >"),
             "{out}"
         );
     }
@@ -231,7 +279,10 @@ mod tests {
                 }
             ),
         );
-        assert!(out.starts_with("fn main () { let _ = move | | async move { let __rpal_output : () = { f () . await } ;"), "{out}");
+        assert!(
+            out.starts_with("fn main () { let _ = move | | { fn __rpal_output_type"),
+            "{out}"
+        );
         assert!(
             out.contains(":: core :: compile_error ! { \"unknown flavor"),
             "{out}"
@@ -252,7 +303,7 @@ mod tests {
             ),
         );
         assert!(
-            out.starts_with("fn main () -> u8 { let _ = move | a : u8 , b : & str | async move"),
+            out.starts_with("fn main () -> u8 { let _ = move | a : u8 , b : & str | {"),
             "{out}"
         );
         assert!(out.contains("cannot accept arguments"), "{out}");
