@@ -7,8 +7,8 @@
 //! error type. Local variables the expansion introduces use `Span::mixed_site()`, so the body can
 //! neither see nor shadow them.
 //!
-//! Runtime items are only named on success: when anything is wrong the output is the original item
-//! plus `compile_error!` (see [`crate::error`]).
+//! Runtime items are only named on success: when anything is wrong the output is the function (or
+//! item) plus `compile_error!`, built by [`crate::error`].
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};

@@ -11,7 +11,7 @@
 //! | `crate` | a path to the `rpal_rt` crate, as a string | `"::rpal_rt"` |
 //!
 //! The examples below are marked `ignore` because this crate cannot depend on `rpal_rt` (which
-//! depends on it); the same programs are compiled by `rpal-rt/tests/ui/pass/`.
+//! depends on it); programs of the same shapes are compiled and run by `rpal-rt/tests/ui/pass/`.
 //!
 //! # Examples
 //!
@@ -29,12 +29,12 @@
 //!     let body = async move {
 //!         println!("hello from rpal");
 //!     };
-//!     let runtime = rpal_rt::runtime::Builder::new_thread_per_core()
+//!     rpal_rt::runtime::Builder::new_thread_per_core()
 //!         .worker_threads(2)
 //!         .driver(rpal_rt::runtime::DriverKind::Epoll)
 //!         .build()
-//!         .expect("failed to build the rpal runtime");
-//!     runtime.block_on(body)
+//!         .expect("failed to build the rpal runtime")
+//!         .block_on(body)
 //! }
 //! ```
 //!
@@ -44,7 +44,8 @@
 //! token), an unknown or repeated argument, a bad value (the message lists the valid ones),
 //! `worker_threads` with `"current_thread"`, arguments or generics on the function, a second
 //! `#[test]`, or the attribute on something that is not a function. The function is still emitted
-//! unchanged next to the errors, so the rest of the crate keeps type checking.
+//! next to the errors (an `async fn` loses its `async`; its body is type-checked but never run), so
+//! the rest of the crate, and the IDE, keep working.
 
 mod config;
 mod error;
@@ -69,20 +70,20 @@ use proc_macro::TokenStream;
 /// }
 /// ```
 ///
-/// expands to
+/// works like
 ///
 /// ```ignore
 /// fn main() -> std::io::Result<()> {
-///     let body = async move {
-///         let output: std::io::Result<()> = { Ok(()) };
-///         output
-///     };
-///     let runtime = rpal_rt::runtime::Builder::new_current_thread()
+///     let body = async move { Ok(()) };
+///     rpal_rt::runtime::Builder::new_current_thread()
 ///         .build()
-///         .expect("failed to build the rpal runtime");
-///     runtime.block_on(body)
+///         .expect("failed to build the rpal runtime")
+///         .block_on(body)
 /// }
 /// ```
+///
+/// except that the expansion also gives the `async` block the declared return type, so `?` in the
+/// body needs no annotation and a wrong tail expression is reported against that type.
 ///
 /// # Panics
 ///
@@ -109,23 +110,20 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// }
 /// ```
 ///
-/// expands to
+/// works like
 ///
 /// ```ignore
 /// #[test]
 /// fn answers() -> Result<(), String> {
 ///     let body = async move {
-///         let output: Result<(), String> = {
-///             assert_eq!(6 * 7, 42);
-///             Ok(())
-///         };
-///         output
+///         assert_eq!(6 * 7, 42);
+///         Ok(())
 ///     };
-///     let runtime = rpal_rt::runtime::Builder::new_current_thread()
+///     rpal_rt::runtime::Builder::new_current_thread()
 ///         .driver(rpal_rt::runtime::DriverKind::Epoll)
 ///         .build()
-///         .expect("failed to build the rpal runtime");
-///     runtime.block_on(body)
+///         .expect("failed to build the rpal runtime")
+///         .block_on(body)
 /// }
 /// ```
 ///
