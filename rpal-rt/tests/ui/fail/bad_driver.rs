@@ -1,0 +1,2 @@
+#[rpal_rt::main(driver = "io_uring")]
+async fn main() {}

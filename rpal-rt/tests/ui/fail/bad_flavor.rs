@@ -1,0 +1,2 @@
+#[rpal_rt::main(flavor = "single_thread")]
+async fn main() {}

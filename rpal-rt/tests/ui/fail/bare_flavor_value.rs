@@ -1,0 +1,2 @@
+#[rpal_rt::main(current_thread)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[rpal_rt::main]
+fn main() {}

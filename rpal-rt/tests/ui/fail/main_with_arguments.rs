@@ -1,0 +1,4 @@
+#[rpal_rt::main]
+async fn main(args: Vec<String>) {
+    let _ = args;
+}

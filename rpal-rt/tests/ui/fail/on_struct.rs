@@ -1,0 +1,8 @@
+#[rpal_rt::main]
+struct Config {
+    threads: usize,
+}
+
+fn main() {
+    let _ = Config { threads: 1 };
+}

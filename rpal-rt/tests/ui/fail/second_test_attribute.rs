@@ -1,0 +1,5 @@
+#[rpal_rt::test]
+#[test]
+async fn twice() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[rpal_rt::test]
+fn not_async() {}
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[rpal_rt::main(threads = 4)]
+async fn main() {}
