@@ -68,8 +68,10 @@ async fn demo() -> io::Result<()> {
                 s.set_nodelay(true)?;
                 let mut back = [0u8; 64];
                 for i in 0..ROUND_TRIPS {
-                    let msg = format!("client {c} message {i:>6} ........................");
-                    let msg = &msg.as_bytes()[..64];
+                    let mut msg = [b'.'; 64];
+                    let tag = format!("client {c} message {i}");
+                    msg[..tag.len()].copy_from_slice(tag.as_bytes());
+                    let msg = &msg[..];
                     s.write_all(msg).await?;
                     s.read_exact(&mut back).await?;
                     if &back[..] != msg {

@@ -51,16 +51,53 @@ impl<T: AsRawFd> Evented<T> {
         interest: Interest,
         mut f: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        // Try first: data is often already there, and this avoids registering idle sockets.
-        match f(&self.io) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            other => return Poll::Ready(other),
-        }
-        let reg = match self.registration() {
-            Ok(r) => r,
-            Err(e) => return Poll::Ready(Err(e)),
+        self.poll_io_with(cx, interest, |io| f(io).map(|r| (r, false)))
+    }
+
+    /// Like `poll_io`, but `f` also says whether it drained the socket (a short read or write),
+    /// in which case the readiness it consumed is cleared without another syscall.
+    fn poll_io_with<R>(
+        &self,
+        cx: &mut Context<'_>,
+        interest: Interest,
+        mut f: impl FnMut(&T) -> io::Result<(R, bool)>,
+    ) -> Poll<io::Result<R>> {
+        let reg = match self.reg.get() {
+            Some(reg) => reg,
+            None => {
+                // Not registered yet: try first, so sockets that never wait never register.
+                match f(&self.io) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    other => return Poll::Ready(other.map(|(r, _)| r)),
+                }
+                match self.registration() {
+                    Ok(r) => r,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
         };
-        reg.poll_io(cx, interest, || f(&self.io))
+        loop {
+            let ev = if interest.is_readable() {
+                reg.poll_read_ready(cx)
+            } else {
+                reg.poll_write_ready(cx)
+            };
+            let ev = match ev {
+                Poll::Ready(Ok(ev)) => ev,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            match f(&self.io) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => reg.clear_readiness(ev),
+                Ok((r, drained)) => {
+                    if drained {
+                        reg.clear_readiness(ev);
+                    }
+                    return Poll::Ready(Ok(r));
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
     }
 }
 
@@ -68,12 +105,21 @@ impl<T: AsRawFd> Evented<T>
 where
     for<'a> &'a T: Read + Write,
 {
+    /// Reads; a read shorter than `buf` (but not EOF) drained the stream socket, so its
+    /// readiness is cleared without a second, failing `read`.
     pub(crate) fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.poll_io(cx, Interest::READABLE, |mut io| io.read(buf))
+        let len = buf.len();
+        self.poll_io_with(cx, Interest::READABLE, |mut io| {
+            io.read(buf).map(|n| (n, n > 0 && n < len))
+        })
     }
 
+    /// Writes; a write shorter than `buf` filled the send buffer, so writability is cleared.
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.poll_io(cx, Interest::WRITABLE, |mut io| io.write(buf))
+        let len = buf.len();
+        self.poll_io_with(cx, Interest::WRITABLE, |mut io| {
+            io.write(buf).map(|n| (n, n < len))
+        })
     }
 
     pub(crate) fn poll_write_vectored(

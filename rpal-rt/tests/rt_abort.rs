@@ -10,7 +10,8 @@ fn abort_before_first_poll() {
         let ran = Arc::new(AtomicBool::new(false));
         let r = ran.clone();
         let err = rt.block_on(async move {
-            let h = rpal_rt::spawn(async move { r.store(true, Ordering::SeqCst) });
+            // spawn_local queues on this thread, so nothing can poll it before the abort.
+            let h = rpal_rt::spawn_local(async move { r.store(true, Ordering::SeqCst) });
             h.abort();
             h.await.unwrap_err()
         });

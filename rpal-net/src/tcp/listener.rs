@@ -22,6 +22,7 @@ use crate::evented::Evented;
 ///     });
 /// }
 /// # }
+/// # let _ = demo;
 /// ```
 #[derive(Debug)]
 pub struct TcpListener {

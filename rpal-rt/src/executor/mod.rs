@@ -128,16 +128,25 @@ where
     })
 }
 
-/// Queues a woken task to its owner: locally if this thread is the owner, else remotely.
-pub(crate) fn schedule(owner: &Arc<WorkerShared>, task: Notified) {
+/// Queues a woken worker task to its owner: locally (no atomic operation beyond the state
+/// word) if this thread is the owner, else through the owner's inject queue.
+pub(crate) fn schedule(task: Notified) {
+    let Owner::Worker(owner) = task.owner() else {
+        unreachable!("executor::schedule is only called for worker tasks")
+    };
+    let owner_ptr = Arc::as_ptr(owner);
     let task = context::with(|cx| match cx {
-        Some(cx) if Arc::ptr_eq(&cx.worker, owner) => {
+        Some(cx) if std::ptr::eq(Arc::as_ptr(&cx.worker), owner_ptr) => {
             cx.local.borrow_mut().push_back(task);
             None
         }
         _ => Some(task),
     });
     if let Some(task) = task {
+        // The queue entry may run (and the task be freed) as soon as it is pushed: keep the
+        // owner alive for the doorbell check that follows the push.
+        let Owner::Worker(owner) = task.owner() else { unreachable!() };
+        let owner = owner.clone();
         // A closed owner has cancelled (or is cancelling) all its tasks: dropping the entry
         // is all that is left to do.
         let _ = owner.push_remote(task);

@@ -48,10 +48,7 @@ unsafe fn drop_waker(data: *const ()) {
 /// Sends a queue entry to the task's owner.
 pub(super) fn schedule(task: Notified) {
     match task.owner() {
-        Owner::Worker(w) => {
-            let w = w.clone();
-            crate::executor::schedule(&w, task);
-        }
+        Owner::Worker(_) => crate::executor::schedule(task),
         Owner::Blocking(p) => {
             let p = p.clone();
             p.schedule(task);
