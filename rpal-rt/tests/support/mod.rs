@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: runtimes of each flavour on the driver chosen by
 //! `RPAL_DRIVER` (CI runs the whole suite once per driver).
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use rpal_rt::runtime::Builder;
 use rpal_rt::Runtime;
