@@ -18,39 +18,34 @@ const RUNS: usize = 5;
 /// One runtime under test: runs a future to completion inside a spawned task (so the work runs
 /// on a worker, as a server's tasks do).
 trait Rt {
-    fn name(&self) -> &'static str;
     fn run<F, T>(&self, f: impl FnOnce() -> F + Send + 'static) -> T
     where
         F: Future<Output = T> + Send + 'static,
         T: Send + 'static;
 }
 
-struct Rpal(rpal_rt::Runtime, &'static str);
-struct Tokio(tokio::runtime::Runtime, &'static str);
+struct Rpal(rpal_rt::Runtime);
+struct Tokio(tokio::runtime::Runtime);
 
 impl Rt for Rpal {
-    fn name(&self) -> &'static str {
-        self.1
-    }
     fn run<F, T>(&self, f: impl FnOnce() -> F + Send + 'static) -> T
     where
         F: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        self.0.block_on(async move { rpal_rt::spawn(async move { f().await }).await.unwrap() })
+        self.0
+            .block_on(async move { rpal_rt::spawn(async move { f().await }).await.unwrap() })
     }
 }
 
 impl Rt for Tokio {
-    fn name(&self) -> &'static str {
-        self.1
-    }
     fn run<F, T>(&self, f: impl FnOnce() -> F + Send + 'static) -> T
     where
         F: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        self.0.block_on(async move { tokio::spawn(async move { f().await }).await.unwrap() })
+        self.0
+            .block_on(async move { tokio::spawn(async move { f().await }).await.unwrap() })
     }
 }
 
@@ -179,7 +174,10 @@ fn tcp_echo_rpal(rt: &Rpal, n: usize) -> (f64, f64) {
                 h.record(t.elapsed().as_nanos() as u64).unwrap();
             }
         }
-        (h.value_at_quantile(0.5) as f64 / 1e3, h.value_at_quantile(0.99) as f64 / 1e3)
+        (
+            h.value_at_quantile(0.5) as f64 / 1e3,
+            h.value_at_quantile(0.99) as f64 / 1e3,
+        )
     })
 }
 
@@ -210,28 +208,42 @@ fn tcp_echo_tokio(rt: &Tokio, n: usize) -> (f64, f64) {
                 h.record(t.elapsed().as_nanos() as u64).unwrap();
             }
         }
-        (h.value_at_quantile(0.5) as f64 / 1e3, h.value_at_quantile(0.99) as f64 / 1e3)
+        (
+            h.value_at_quantile(0.5) as f64 / 1e3,
+            h.value_at_quantile(0.99) as f64 / 1e3,
+        )
     })
 }
 
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let scale = if quick { 10 } else { 1 };
-    let (spawns, yields_n, pings, echoes) =
-        (200_000 / scale, 1_000_000 / scale, 100_000 / scale, 20_000 / scale);
+    let (spawns, yields_n, pings, echoes) = (
+        200_000 / scale,
+        1_000_000 / scale,
+        100_000 / scale,
+        20_000 / scale,
+    );
 
-    let rpal_ct = Rpal(rpal_rt::Runtime::new_current_thread().unwrap(), "rpal current-thread");
+    let rpal_ct = Rpal(rpal_rt::Runtime::new_current_thread().unwrap());
     let rpal_tpc = Rpal(
-        rpal_rt::runtime::Builder::new_thread_per_core().worker_threads(2).build().unwrap(),
-        "rpal thread-per-core(2)",
+        rpal_rt::runtime::Builder::new_thread_per_core()
+            .worker_threads(2)
+            .build()
+            .unwrap(),
     );
     let tokio_ct = Tokio(
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
-        "tokio current-thread",
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
     );
     let tokio_mt = Tokio(
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap(),
-        "tokio multi-thread(2)",
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
     );
     println!(
         "rt_micro: rpal driver {:?}; {} CPUs; median of {RUNS} runs{}",
@@ -285,7 +297,10 @@ fn main() {
         "| {:<26} | {:>12} | {:>12} | {:>12} | {:>12} | {:>9} | {:>9} |",
         "benchmark", "rpal ct", "rpal tpc(2)", "tokio ct", "tokio mt(2)", "ct ratio", "mt ratio"
     );
-    println!("|{:-<28}|{:->14}|{:->14}|{:->14}|{:->14}|{:->11}|{:->11}|", "", "", "", "", "", "", "");
+    println!(
+        "|{:-<28}|{:->14}|{:->14}|{:->14}|{:->14}|{:->11}|{:->11}|",
+        "", "", "", "", "", "", ""
+    );
     for (name, v, _) in &rows {
         println!(
             "| {:<26} | {:>12.1} | {:>12.1} | {:>12.1} | {:>12.1} | {:>8.2}x | {:>8.2}x |",

@@ -75,7 +75,9 @@ async fn demo() -> io::Result<()> {
                     s.write_all(msg).await?;
                     s.read_exact(&mut back).await?;
                     if &back[..] != msg {
-                        return Err(io::Error::other(format!("client {c}: echo mismatch at {i}")));
+                        return Err(io::Error::other(format!(
+                            "client {c}: echo mismatch at {i}"
+                        )));
                     }
                 }
                 io::Result::Ok(())
@@ -99,11 +101,17 @@ async fn demo() -> io::Result<()> {
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rt = rpal_rt::Runtime::new()?;
-    println!("echo: rpal runtime, {} workers, {:?} driver", rt.worker_count(), rt.driver_kind());
+    println!(
+        "echo: rpal runtime, {} workers, {:?} driver",
+        rt.worker_count(),
+        rt.driver_kind()
+    );
     match args.first().map(String::as_str) {
         Some("--demo") => rt.block_on(demo()),
         Some("--unix") => {
-            let path = args.get(1).ok_or_else(|| io::Error::other("--unix needs a socket path"))?;
+            let path = args
+                .get(1)
+                .ok_or_else(|| io::Error::other("--unix needs a socket path"))?;
             let _ = std::fs::remove_file(path);
             let listener = UnixListener::bind(path.as_str())?;
             println!("echo: serving on unix:{path}");

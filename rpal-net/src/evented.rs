@@ -107,7 +107,11 @@ where
 {
     /// Reads; a read shorter than `buf` (but not EOF) drained the stream socket, so its
     /// readiness is cleared without a second, failing `read`.
-    pub(crate) fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         let len = buf.len();
         self.poll_io_with(cx, Interest::READABLE, |mut io| {
             io.read(buf).map(|n| (n, n > 0 && n < len))

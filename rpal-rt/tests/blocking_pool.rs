@@ -12,14 +12,19 @@ fn returns_results_and_panics() {
     let rt = support::current_thread();
     rt.block_on(async {
         assert_eq!(rpal_rt::spawn_blocking(|| 4).await.unwrap(), 4);
-        let err = rpal_rt::spawn_blocking(|| panic!("blocking boom")).await.unwrap_err();
+        let err = rpal_rt::spawn_blocking(|| panic!("blocking boom"))
+            .await
+            .unwrap_err();
         assert!(err.is_panic());
     });
 }
 
 #[test]
 fn thread_bound_is_respected_under_a_flood() {
-    let rt = Builder::new_current_thread().max_blocking_threads(3).build().unwrap();
+    let rt = Builder::new_current_thread()
+        .max_blocking_threads(3)
+        .build()
+        .unwrap();
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     rt.block_on(async {
@@ -39,7 +44,11 @@ fn thread_bound_is_respected_under_a_flood() {
             h.await.unwrap();
         }
     });
-    assert!(peak.load(Ordering::SeqCst) <= 3, "peak {}", peak.load(Ordering::SeqCst));
+    assert!(
+        peak.load(Ordering::SeqCst) <= 3,
+        "peak {}",
+        peak.load(Ordering::SeqCst)
+    );
     assert!(peak.load(Ordering::SeqCst) >= 1);
 }
 
@@ -58,7 +67,10 @@ fn workers_keep_running_while_blocking_work_runs() {
 
 #[test]
 fn queued_work_is_cancelled_at_shutdown() {
-    let rt = Builder::new_current_thread().max_blocking_threads(1).build().unwrap();
+    let rt = Builder::new_current_thread()
+        .max_blocking_threads(1)
+        .build()
+        .unwrap();
     let started = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = (0..5)
         .map(|_| {
@@ -82,6 +94,9 @@ fn queued_work_is_cancelled_at_shutdown() {
         }
         cancelled
     });
-    assert!(cancelled >= 3, "queued work must be cancelled, got {cancelled}");
+    assert!(
+        cancelled >= 3,
+        "queued work must be cancelled, got {cancelled}"
+    );
     assert!(started.load(Ordering::SeqCst) <= 2);
 }

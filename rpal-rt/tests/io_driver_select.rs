@@ -6,21 +6,30 @@ use rpal_rt::runtime::{Builder, DriverKind};
 
 #[test]
 fn explicit_epoll_is_honoured() {
-    let rt = Builder::new_current_thread().driver(DriverKind::Epoll).build().unwrap();
+    let rt = Builder::new_current_thread()
+        .driver(DriverKind::Epoll)
+        .build()
+        .unwrap();
     assert_eq!(rt.driver_kind(), DriverKind::Epoll);
     assert_eq!(rt.block_on(async { 5 }), 5);
 }
 
 #[test]
 fn explicit_uring_works_where_the_probe_passes() {
-    match Builder::new_current_thread().driver(DriverKind::Uring).build() {
+    match Builder::new_current_thread()
+        .driver(DriverKind::Uring)
+        .build()
+    {
         Ok(rt) => {
             assert_eq!(rt.driver_kind(), DriverKind::Uring);
             assert_eq!(rt.block_on(async { 6 }), 6);
         }
         Err(e) => {
             // Only acceptable where io_uring is really unavailable; CI forces it and would fail.
-            assert!(std::env::var("RPAL_DRIVER").as_deref() != Ok("uring"), "{e}");
+            assert!(
+                std::env::var("RPAL_DRIVER").as_deref() != Ok("uring"),
+                "{e}"
+            );
             eprintln!("io_uring unavailable here: {e}");
         }
     }
@@ -46,7 +55,11 @@ fn every_driver_runs_the_same_io() {
     use rpal_rt::io::{Interest, Registration};
 
     for kind in [DriverKind::Epoll, DriverKind::Uring] {
-        let Ok(rt) = Builder::new_thread_per_core().worker_threads(2).driver(kind).build() else {
+        let Ok(rt) = Builder::new_thread_per_core()
+            .worker_threads(2)
+            .driver(kind)
+            .build()
+        else {
             continue;
         };
         let echoed = rt.block_on(async {
@@ -58,15 +71,19 @@ fn every_driver_runs_the_same_io() {
                 let mut buf = vec![0u8; 100_000];
                 let mut got = 0;
                 while got < buf.len() {
-                    got += poll_fn(|cx| reg.poll_io(cx, Interest::READABLE, || (&b).read(&mut buf[got..])))
-                        .await
-                        .unwrap();
+                    got += poll_fn(|cx| {
+                        reg.poll_io(cx, Interest::READABLE, || (&b).read(&mut buf[got..]))
+                    })
+                    .await
+                    .unwrap();
                 }
                 let mut sent = 0;
                 while sent < buf.len() {
-                    sent += poll_fn(|cx| reg.poll_io(cx, Interest::WRITABLE, || (&b).write(&buf[sent..])))
-                        .await
-                        .unwrap();
+                    sent += poll_fn(|cx| {
+                        reg.poll_io(cx, Interest::WRITABLE, || (&b).write(&buf[sent..]))
+                    })
+                    .await
+                    .unwrap();
                 }
                 drop(reg);
             });
@@ -74,16 +91,19 @@ fn every_driver_runs_the_same_io() {
             let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
             let mut sent = 0;
             while sent < data.len() {
-                sent += poll_fn(|cx| reg.poll_io(cx, Interest::WRITABLE, || (&a).write(&data[sent..])))
-                    .await
-                    .unwrap();
+                sent +=
+                    poll_fn(|cx| reg.poll_io(cx, Interest::WRITABLE, || (&a).write(&data[sent..])))
+                        .await
+                        .unwrap();
             }
             let mut back = vec![0u8; data.len()];
             let mut got = 0;
             while got < back.len() {
-                got += poll_fn(|cx| reg.poll_io(cx, Interest::READABLE, || (&a).read(&mut back[got..])))
-                    .await
-                    .unwrap();
+                got += poll_fn(|cx| {
+                    reg.poll_io(cx, Interest::READABLE, || (&a).read(&mut back[got..]))
+                })
+                .await
+                .unwrap();
             }
             peer.await.unwrap();
             back == data

@@ -89,8 +89,14 @@ fn flag_from_another_thread_wakes_a_parked_worker() {
                     got.push(mb.recv().await);
                     t.join().unwrap();
                 }
-                assert!(mb.polls.load(Ordering::Relaxed) > 0, "the worker polled the source");
-                assert!(mb.rings.load(Ordering::Relaxed) > 0, "a parked worker was rung");
+                assert!(
+                    mb.polls.load(Ordering::Relaxed) > 0,
+                    "the worker polled the source"
+                );
+                assert!(
+                    mb.rings.load(Ordering::Relaxed) > 0,
+                    "a parked worker was rung"
+                );
                 got
             })
             .await
@@ -124,7 +130,10 @@ fn a_busy_worker_sees_the_flag_without_a_doorbell() {
         (mb.rings.load(Ordering::Relaxed), got)
     });
     assert_eq!(got, 42);
-    assert_eq!(rings, 0, "a worker that never parked must not have been rung");
+    assert_eq!(
+        rings, 0,
+        "a worker that never parked must not have been rung"
+    );
 }
 
 #[test]

@@ -16,7 +16,10 @@ fn abort_before_first_poll() {
             h.await.unwrap_err()
         });
         assert!(err.is_cancelled(), "{name}: {err}");
-        assert!(!ran.load(Ordering::SeqCst), "{name}: the future must not run");
+        assert!(
+            !ran.load(Ordering::SeqCst),
+            "{name}: the future must not run"
+        );
     }
 }
 
@@ -107,7 +110,10 @@ fn dropping_join_handle_detaches() {
                 rpal_rt::yield_now().await;
                 std::thread::yield_now();
             }
-            assert!(done.load(Ordering::SeqCst), "{name}: detached task must still run");
+            assert!(
+                done.load(Ordering::SeqCst),
+                "{name}: detached task must still run"
+            );
         });
     }
 }

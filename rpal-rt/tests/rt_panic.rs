@@ -5,7 +5,9 @@ mod support;
 fn panic_becomes_join_error_and_runtime_survives() {
     for (name, rt) in support::each_flavor() {
         let (err, after) = rt.block_on(async {
-            let err = rpal_rt::spawn(async { panic!("task exploded") }).await.unwrap_err();
+            let err = rpal_rt::spawn(async { panic!("task exploded") })
+                .await
+                .unwrap_err();
             let after = rpal_rt::spawn(async { 1 }).await.unwrap();
             (err, after)
         });
@@ -35,7 +37,10 @@ fn panic_in_drop_of_aborted_task_is_contained() {
         h.abort();
         h.await.unwrap_err()
     });
-    assert!(err.is_panic(), "a panicking drop is reported as a panic: {err}");
+    assert!(
+        err.is_panic(),
+        "a panicking drop is reported as a panic: {err}"
+    );
 }
 
 #[test]
@@ -70,5 +75,8 @@ fn block_on_future_panic_propagates_and_runtime_is_reusable() {
         rt.block_on(async { panic!("main panicked") })
     }));
     assert!(r.is_err());
-    assert_eq!(rt.block_on(async { rpal_rt::spawn(async { 3 }).await.unwrap() }), 3);
+    assert_eq!(
+        rt.block_on(async { rpal_rt::spawn(async { 3 }).await.unwrap() }),
+        3
+    );
 }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 fn spawn_and_join_many() {
     for (name, rt) in support::each_flavor() {
         let total = rt.block_on(async {
-            let handles: Vec<_> = (0..1000u64).map(|i| rpal_rt::spawn(async move { i })).collect();
+            let handles: Vec<_> = (0..1000u64)
+                .map(|i| rpal_rt::spawn(async move { i }))
+                .collect();
             let mut total = 0;
             for h in handles {
                 total += h.await.unwrap();
@@ -32,7 +34,11 @@ fn nested_spawn_chain() {
         })
     }
     for (name, rt) in support::each_flavor() {
-        assert_eq!(rt.block_on(async { chain(500).await.unwrap() }), 500, "{name}");
+        assert_eq!(
+            rt.block_on(async { chain(500).await.unwrap() }),
+            500,
+            "{name}"
+        );
     }
 }
 
@@ -122,7 +128,9 @@ fn wake_from_another_thread() {
                 std::thread::sleep(std::time::Duration::from_millis(5));
                 let _ = tx.send(9);
             });
-            rpal_rt::spawn(async move { rx.await.unwrap() }).await.unwrap()
+            rpal_rt::spawn(async move { rx.await.unwrap() })
+                .await
+                .unwrap()
         });
         assert_eq!(got, 9, "{name}");
     }
@@ -135,6 +143,8 @@ fn block_on_can_be_called_repeatedly() {
         assert_eq!(rt.block_on(async move { i }), i);
     }
     // A task spawned in one block_on can be awaited in the next.
+    // Returning the handle un-awaited is the point of this test.
+    #[allow(clippy::async_yields_async)]
     let h = rt.block_on(async { rpal_rt::spawn(async { 11 }) });
     assert_eq!(rt.block_on(h).unwrap(), 11);
 }
@@ -152,7 +162,7 @@ fn nested_block_on_panics_clearly() {
 #[test]
 #[should_panic(expected = "no rpal runtime on this thread")]
 fn spawn_outside_runtime_panics_clearly() {
-    let _ = rpal_rt::spawn(async {});
+    drop(rpal_rt::spawn(async {}));
 }
 
 #[test]

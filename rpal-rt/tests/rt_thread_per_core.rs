@@ -12,14 +12,19 @@ fn thread_name() -> String {
 fn spawns_from_block_on_spread_over_workers() {
     let rt = support::thread_per_core(2);
     let names = rt.block_on(async {
-        let hs: Vec<_> = (0..16).map(|_| rpal_rt::spawn(async { thread_name() })).collect();
+        let hs: Vec<_> = (0..16)
+            .map(|_| rpal_rt::spawn(async { thread_name() }))
+            .collect();
         let mut names = HashSet::new();
         for h in hs {
             names.insert(h.await.unwrap());
         }
         names
     });
-    assert_eq!(names, HashSet::from(["rpal-worker-0".to_owned(), "rpal-worker-1".to_owned()]));
+    assert_eq!(
+        names,
+        HashSet::from(["rpal-worker-0".to_owned(), "rpal-worker-1".to_owned()])
+    );
 }
 
 #[test]
@@ -52,7 +57,10 @@ fn spawn_on_targets_a_worker() {
         let b = h.spawn_on(1, async { thread_name() }).await.unwrap();
         (a, b)
     });
-    assert_eq!(names, ("rpal-worker-0".to_owned(), "rpal-worker-1".to_owned()));
+    assert_eq!(
+        names,
+        ("rpal-worker-0".to_owned(), "rpal-worker-1".to_owned())
+    );
 }
 
 #[test]

@@ -63,6 +63,8 @@ fn aborting_a_sleeping_task_cancels_its_timer() {
 }
 
 #[test]
+// Handing the registered Sleep back un-awaited is the point of this test.
+#[allow(clippy::async_yields_async)]
 fn sleep_moved_between_workers_still_fires() {
     let rt = support::thread_per_core(2);
     let handle = rt.handle();

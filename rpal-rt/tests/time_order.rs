@@ -65,10 +65,16 @@ fn sub_millisecond_sleep_waits_at_least_its_duration() {
                 let t = Instant::now();
                 sleep(Duration::from_micros(us)).await;
                 let took = t.elapsed();
-                assert!(took >= Duration::from_micros(us), "{name}: {us} us took {took:?}");
+                assert!(
+                    took >= Duration::from_micros(us),
+                    "{name}: {us} us took {took:?}"
+                );
                 // Generous bound: only catches a wheel that rounds to milliseconds or loses
                 // the timer; the lateness figure itself is measured by benches/rt_micro.
-                assert!(took < Duration::from_millis(250), "{name}: {us} us took {took:?}");
+                assert!(
+                    took < Duration::from_millis(250),
+                    "{name}: {us} us took {took:?}"
+                );
             }
         });
     }

@@ -54,7 +54,8 @@ impl TcpListener {
     /// # Errors
     /// As `accept(2)`; `EMFILE` and friends are returned, not retried.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, addr) = poll_fn(|cx| self.inner.poll_io(cx, Interest::READABLE, |l| l.accept())).await?;
+        let (s, addr) =
+            poll_fn(|cx| self.inner.poll_io(cx, Interest::READABLE, |l| l.accept())).await?;
         Ok((TcpStream::from_std(s)?, addr))
     }
 

@@ -59,16 +59,18 @@ impl TcpStream {
         };
         // Writable means the connect finished; SO_ERROR says how.
         poll_fn(|cx| {
-            stream.inner.poll_io(cx, Interest::WRITABLE, |s| match s.take_error()? {
-                Some(e) => Err(e),
-                None => match s.peer_addr() {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                        Err(io::ErrorKind::WouldBlock.into())
-                    }
-                    Err(e) => Err(e),
-                },
-            })
+            stream
+                .inner
+                .poll_io(cx, Interest::WRITABLE, |s| match s.take_error()? {
+                    Some(e) => Err(e),
+                    None => match s.peer_addr() {
+                        Ok(_) => Ok(()),
+                        Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                            Err(io::ErrorKind::WouldBlock.into())
+                        }
+                        Err(e) => Err(e),
+                    },
+                })
         })
         .await?;
         Ok(stream)
@@ -125,13 +127,21 @@ impl AsRawFd for TcpStream {
 }
 
 impl futures_io::AsyncRead for TcpStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.inner.poll_read(cx, buf)
     }
 }
 
 impl futures_io::AsyncWrite for TcpStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.inner.poll_write(cx, buf)
     }
 

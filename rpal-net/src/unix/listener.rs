@@ -57,7 +57,8 @@ impl UnixListener {
     /// # Errors
     /// As `accept(2)`.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (s, addr) = poll_fn(|cx| self.inner.poll_io(cx, Interest::READABLE, |l| l.accept())).await?;
+        let (s, addr) =
+            poll_fn(|cx| self.inner.poll_io(cx, Interest::READABLE, |l| l.accept())).await?;
         Ok((UnixStream::from_std(s)?, addr))
     }
 

@@ -14,9 +14,9 @@ use std::task::{Context, Poll};
 
 pub(crate) use pool::PoolShared;
 
-use std::sync::Arc;
 use crate::runtime::context;
 use crate::task::{self, JoinHandle, Owner};
+use std::sync::Arc;
 
 /// Runs `f` on the current runtime's blocking pool; the handle resolves to its result (or to a
 /// `JoinError` if it panicked).

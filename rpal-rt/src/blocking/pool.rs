@@ -4,9 +4,9 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use std::sync::Arc;
 use crate::runtime::{lock, Config};
 use crate::task::Notified;
+use std::sync::Arc;
 
 /// The shared state of one runtime's blocking pool.
 pub(crate) struct PoolShared {

@@ -16,11 +16,11 @@ use std::io;
 pub(crate) use worker::EVENT_INTERVAL;
 pub(crate) use worker::{Core, WorkerShared};
 
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::Arc;
 use crate::runtime::context;
 use crate::runtime::Config;
 use crate::task::{self, JoinHandle, Notified, Owner};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// State shared by everything that belongs to one runtime.
 pub(crate) struct RtShared {
@@ -145,7 +145,9 @@ pub(crate) fn schedule(task: Notified) {
     if let Some(task) = task {
         // The queue entry may run (and the task be freed) as soon as it is pushed: keep the
         // owner alive for the doorbell check that follows the push.
-        let Owner::Worker(owner) = task.owner() else { unreachable!() };
+        let Owner::Worker(owner) = task.owner() else {
+            unreachable!()
+        };
         let owner = owner.clone();
         // A closed owner has cancelled (or is cancelling) all its tasks: dropping the entry
         // is all that is left to do.

@@ -26,12 +26,12 @@ use std::time::{Duration, Instant};
 
 use super::remote::Inject;
 use super::RtShared;
-use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
-use std::sync::Arc;
 use crate::reactor::{self, source::SourceRegistry, Driver};
 use crate::runtime::context::{self, WorkerCx};
 use crate::task::{Notified, PollOutcome};
 use crate::time::TimeHandle;
+use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
 
 /// Tasks run between two non-blocking polls of the reactor, timers and sources.
 pub(crate) const EVENT_INTERVAL: u32 = 61;

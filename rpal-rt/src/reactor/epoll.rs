@@ -331,6 +331,7 @@ impl EpollShared {
         }
     }
 
+    #[cfg(test)]
     /// Number of registered fds (tests).
     pub(crate) fn registered(&self) -> usize {
         lock(&self.state).ios.len()

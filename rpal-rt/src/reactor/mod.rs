@@ -27,7 +27,6 @@
 //! scheme shared by both drivers), `scheduled_io.rs` (readiness word and tick protocol),
 //! `epoll.rs`, `uring.rs` (the drivers), `source.rs` (user-space sources), `tests.rs` (every
 //! driver test, run once per driver).
-#![allow(dead_code)]
 
 mod detect;
 mod doorbell;

@@ -125,6 +125,7 @@ impl IoRegistry {
         self.entries.drain()
     }
 
+    #[cfg(test)]
     /// Number of registered fds.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()

@@ -121,14 +121,10 @@ impl ScheduledIo {
         self.token
     }
 
+    #[cfg(test)]
     /// The readiness bits currently set (test and debug aid).
     pub(crate) fn readiness(&self) -> Ready {
         Ready::from_bits(self.readiness.load(Ordering::Acquire) & READY_MASK)
-    }
-
-    /// True once `shutdown` ran.
-    pub(crate) fn is_shutdown(&self) -> bool {
-        self.readiness.load(Ordering::Acquire) & SHUTDOWN != 0
     }
 
     fn event(word: usize, dir: Direction) -> Option<ReadyEvent> {

@@ -134,6 +134,7 @@ impl SourceRegistry {
         removed
     }
 
+    #[cfg(test)]
     /// Number of registered sources.
     pub(crate) fn len(&self) -> usize {
         lock(&self.inner.sources).len()

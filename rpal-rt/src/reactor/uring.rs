@@ -449,6 +449,7 @@ impl UringShared {
         Ok(())
     }
 
+    #[cfg(test)]
     /// Number of registered fds (tests).
     pub(crate) fn registered(&self) -> usize {
         lock(&self.state).ios.len()

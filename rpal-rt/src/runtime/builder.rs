@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::config::{self, Config};
 use super::{set_timer_slack, Runtime};
 use crate::executor::{Core, RtShared};
-use std::sync::Arc;
 use crate::reactor::DriverKind;
+use std::sync::Arc;
 
 /// Which executor a runtime uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +50,7 @@ impl Builder {
                     workers
                 },
                 driver: None,
-                timer_tick: config::DEFAULT_TIMER_TICK,
+                timer_tick: crate::time::DEFAULT_TICK,
                 pin_workers: false,
                 max_blocking_threads: config::DEFAULT_MAX_BLOCKING_THREADS,
                 blocking_keep_alive: config::DEFAULT_BLOCKING_KEEP_ALIVE,

@@ -5,8 +5,6 @@ use std::time::Duration;
 use super::Flavor;
 use crate::reactor::DriverKind;
 
-/// Default timer wheel tick: the granularity deadlines round up to.
-pub(crate) const DEFAULT_TIMER_TICK: Duration = Duration::from_micros(10);
 /// Default upper bound on blocking-pool threads.
 pub(crate) const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
 /// Default time an idle blocking-pool thread waits for work before it exits.

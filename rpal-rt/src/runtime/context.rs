@@ -11,10 +11,10 @@ use std::io;
 use slab::Slab;
 
 use crate::executor::{RtShared, WorkerShared};
-use std::sync::Arc;
 use crate::reactor::{self, source::SourceRegistry};
 use crate::task::{Notified, OwnedTask};
 use crate::time::TimeHandle;
+use std::sync::Arc;
 
 /// The worker that runs on this thread.
 pub(crate) struct WorkerCx {

@@ -5,8 +5,8 @@ use std::io;
 
 use super::context;
 use crate::executor::RtShared;
-use std::sync::Arc;
 use crate::task::JoinHandle;
+use std::sync::Arc;
 
 /// A clonable, `Send` handle to a runtime: spawn onto it from threads outside it.
 ///

@@ -26,9 +26,9 @@ pub(crate) use config::Config;
 pub use handle::Handle;
 
 use crate::executor::{Core, RtShared};
-use std::sync::Arc;
 pub use crate::reactor::DriverKind;
 use crate::task::JoinHandle;
+use std::sync::Arc;
 
 /// An rpal runtime. See the [crate docs](crate) and [`Builder`].
 ///

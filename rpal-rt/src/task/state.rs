@@ -106,7 +106,7 @@ impl State {
     pub(crate) fn new(registered: bool) -> State {
         let refs = if registered { 3 } else { 2 };
         State {
-            val: AtomicUsize::new(NOTIFIED | JOIN_INTEREST | refs * REF_ONE),
+            val: AtomicUsize::new(NOTIFIED | JOIN_INTEREST | (refs * REF_ONE)),
         }
     }
 

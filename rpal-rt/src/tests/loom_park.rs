@@ -38,7 +38,10 @@ fn loom_remote_push_never_lost() {
         let sleeps = w.inject.is_empty();
         pusher.join().unwrap();
         if sleeps {
-            assert!(w.rang.load(SeqCst), "worker slept on a queued task without a doorbell");
+            assert!(
+                w.rang.load(SeqCst),
+                "worker slept on a queued task without a doorbell"
+            );
         }
         let mut got = std::collections::VecDeque::new();
         w.inject.drain_into(&mut got);

@@ -112,16 +112,12 @@ impl TimeHandle {
         crate::runtime::context::time_handle()
     }
 
-    /// The wheel's resolution.
-    pub(crate) fn tick(&self) -> Duration {
-        self.shared.clock.tick()
-    }
-
     /// True when both handles name the same wheel.
     pub(crate) fn same_wheel(&self, other: &TimeHandle) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
     }
 
+    #[cfg(test)]
     /// Number of live timers.
     pub(crate) fn len(&self) -> usize {
         lock(&self.shared.state).wheel.len()

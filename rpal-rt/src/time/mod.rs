@@ -40,10 +40,6 @@
 //! });
 //! ```
 
-// Until the executor (written in parallel) calls `TimeHandle::{new, process, park_timeout,
-// unparked}`, most of the wheel is unreachable from non-test code. Remove once it does.
-#![allow(dead_code)]
-
 mod clock;
 pub mod error;
 mod handle;

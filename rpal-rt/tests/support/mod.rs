@@ -7,7 +7,9 @@ use rpal_rt::Runtime;
 
 /// A current-thread runtime.
 pub fn current_thread() -> Runtime {
-    Builder::new_current_thread().build().expect("build current-thread runtime")
+    Builder::new_current_thread()
+        .build()
+        .expect("build current-thread runtime")
 }
 
 /// A thread-per-core runtime with `n` workers.
@@ -20,5 +22,8 @@ pub fn thread_per_core(n: usize) -> Runtime {
 
 /// Both flavours, named, for tests that must hold on each.
 pub fn each_flavor() -> Vec<(&'static str, Runtime)> {
-    vec![("current_thread", current_thread()), ("thread_per_core", thread_per_core(2))]
+    vec![
+        ("current_thread", current_thread()),
+        ("thread_per_core", thread_per_core(2)),
+    ]
 }

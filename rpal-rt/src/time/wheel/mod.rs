@@ -93,11 +93,13 @@ impl Wheel {
         }
     }
 
+    #[cfg(test)]
     /// Last tick fully processed.
     pub(super) fn elapsed(&self) -> u64 {
         self.elapsed
     }
 
+    #[cfg(test)]
     /// Number of live (not fired, not cancelled) timers.
     pub(super) fn len(&self) -> usize {
         self.slab.len()
