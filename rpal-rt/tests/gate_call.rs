@@ -42,7 +42,10 @@ fn call_returns_handler_output_intact() {
         assert_eq!(current_mask(), before);
     }
     assert_eq!(d.stats().arena_used, 0, "arena reset after each call");
-    assert_eq!(d.service("checksum+reverse").unwrap().call(b"ab").unwrap()[4..], *b"ba");
+    assert_eq!(
+        d.service("checksum+reverse").unwrap().call(b"ab").unwrap()[4..],
+        *b"ba"
+    );
 }
 
 #[test]
@@ -68,7 +71,11 @@ fn nested_calls_across_domains() {
     let middle = b.register("b", move |req, resp| {
         let seen = current_mask();
         let r = inner.call(req).unwrap();
-        assert_eq!(current_mask(), seen, "B's rights restored after its call into C");
+        assert_eq!(
+            current_mask(),
+            seen,
+            "B's rights restored after its call into C"
+        );
         resp.write(b"b(").unwrap();
         resp.write(&r).unwrap();
         resp.write(b")").unwrap();
@@ -157,7 +164,10 @@ fn stack_exhaustion_is_an_error_not_a_block() {
         resp.write(b"root").unwrap();
     });
     assert_eq!(root.call(b"").unwrap(), b"root");
-    assert!(matches!(result.borrow_mut().take(), Some(Err(CallError::StacksExhausted))));
+    assert!(matches!(
+        result.borrow_mut().take(),
+        Some(Err(CallError::StacksExhausted))
+    ));
     assert_eq!(current_mask(), before);
     // The stack came back: the domain serves calls again.
     assert_eq!(d.service("leaf").unwrap().call(b"").unwrap(), b"leaf");
@@ -170,7 +180,10 @@ fn request_too_large_is_an_error() {
     let before = current_mask();
     let svc = d.register("any", |_, _| {});
     let err = svc.call(&vec![0; 10_000]).unwrap_err();
-    assert!(matches!(err, CallError::RequestTooLarge { len: 10_000, .. }), "{err:?}");
+    assert!(
+        matches!(err, CallError::RequestTooLarge { len: 10_000, .. }),
+        "{err:?}"
+    );
     assert_eq!(current_mask(), before);
     assert_eq!(d.stats().arena_used, 0);
     assert!(svc.call(&[0; 100]).is_ok());

@@ -24,7 +24,9 @@ fn have_pkeys() -> bool {
     if std::env::var_os("RPAL_REQUIRE_PKEY").is_some_and(|v| v == "1") {
         panic!("RPAL_REQUIRE_PKEY=1 but {found}");
     }
-    eprintln!("gate_pkru: host has no pkeys; this test runs in the QEMU guest (scripts/pkey-vm/run)");
+    eprintln!(
+        "gate_pkru: host has no pkeys; this test runs in the QEMU guest (scripts/pkey-vm/run)"
+    );
     false
 }
 
@@ -50,7 +52,11 @@ extern "C" fn on_segv(_sig: i32, info: *mut libc::siginfo_t, _ctx: *mut libc::c_
     // `_sigfault` member starts at offset 16 with `si_addr`; its union follows at 24 and
     // `_addr_pkey._pkey` sits after an 8-byte pad, at byte 32 (include/uapi/asm-generic/siginfo.h).
     let (code, addr, pkey) = unsafe {
-        ((*info).si_code, (*info).si_addr() as usize, *(info as *const u8).add(32).cast::<u32>())
+        (
+            (*info).si_code,
+            (*info).si_addr() as usize,
+            *(info as *const u8).add(32).cast::<u32>(),
+        )
     };
     let mut rec = [0u8; 16];
     rec[..4].copy_from_slice(&code.to_le_bytes());
@@ -58,7 +64,11 @@ extern "C" fn on_segv(_sig: i32, info: *mut libc::siginfo_t, _ctx: *mut libc::c_
     rec[8..].copy_from_slice(&(addr as u64).to_le_bytes());
     // SAFETY: write(2) and _exit(2) are async-signal-safe; `rec` lives on the alternate stack.
     unsafe {
-        libc::write(REPORT_FD.load(Ordering::Relaxed), rec.as_ptr().cast(), rec.len());
+        libc::write(
+            REPORT_FD.load(Ordering::Relaxed),
+            rec.as_ptr().cast(),
+            rec.len(),
+        );
         libc::_exit(0);
     }
 }
@@ -81,7 +91,11 @@ fn in_child(body: impl FnOnce()) -> Option<Fault> {
             libc::close(fds[0]);
             REPORT_FD.store(fds[1], Ordering::Relaxed);
             let alt = Box::leak(vec![0u8; 64 * 1024].into_boxed_slice());
-            let ss = libc::stack_t { ss_sp: alt.as_mut_ptr().cast(), ss_flags: 0, ss_size: alt.len() };
+            let ss = libc::stack_t {
+                ss_sp: alt.as_mut_ptr().cast(),
+                ss_flags: 0,
+                ss_size: alt.len(),
+            };
             libc::sigaltstack(&ss, std::ptr::null_mut());
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_segv as *const () as usize;
@@ -135,7 +149,14 @@ fn ordinary_code_cannot_touch_a_domain_arena() {
     let target = a.arena_range().0 + 100;
     let key = a.protection_key().unwrap().index();
     let fault = in_child(move || poke(target)).expect("a write outside any call must fault");
-    assert_eq!(fault, Fault { code: SEGV_PKUERR, pkey: key, addr: target });
+    assert_eq!(
+        fault,
+        Fault {
+            code: SEGV_PKUERR,
+            pkey: key,
+            addr: target
+        }
+    );
 }
 
 #[test]
@@ -154,7 +175,14 @@ fn code_running_in_domain_a_cannot_write_domain_b_arena() {
         panic!("the write into B's arena did not fault");
     })
     .expect("a write into another domain's arena must fault");
-    assert_eq!(fault, Fault { code: SEGV_PKUERR, pkey: b_key, addr: target });
+    assert_eq!(
+        fault,
+        Fault {
+            code: SEGV_PKUERR,
+            pkey: b_key,
+            addr: target
+        }
+    );
     // The parent is unaffected and B works.
     let ok = b.register("ok", |req, resp| resp.write(req).unwrap());
     assert_eq!(ok.call(b"still fine").unwrap(), b"still fine");
@@ -179,7 +207,14 @@ fn exclusive_callee_cannot_write_its_callers_arena() {
         panic!("no fault");
     })
     .expect("B must not reach A's arena");
-    assert_eq!(fault, Fault { code: SEGV_PKUERR, pkey: a_key, addr: a_target });
+    assert_eq!(
+        fault,
+        Fault {
+            code: SEGV_PKUERR,
+            pkey: a_key,
+            addr: a_target
+        }
+    );
 }
 
 #[test]
@@ -198,7 +233,10 @@ fn inherit_callee_may_write_its_callers_arena() {
         resp.write(&b_svc.call(b"").unwrap()).unwrap();
     });
     // In a child too, so that a wrong fault is reported instead of killing the test binary.
-    assert_eq!(in_child(move || assert_eq!(a_svc.call(b"").unwrap(), b"wrote")), None);
+    assert_eq!(
+        in_child(move || assert_eq!(a_svc.call(b"").unwrap(), b"wrote")),
+        None
+    );
 }
 
 #[test]
@@ -209,8 +247,13 @@ fn pkru_inside_calls_and_restored_on_every_path() {
     let a = domain(Isolation::Exclusive);
     let b = domain(Isolation::Exclusive);
     let inh = domain(Isolation::Inherit);
-    let small = Domain::new(DomainConfig::new().max_stacks(1).arena_size(4096).require_pkey(true))
-        .unwrap();
+    let small = Domain::new(
+        DomainConfig::new()
+            .max_stacks(1)
+            .arena_size(4096)
+            .require_pkey(true),
+    )
+    .unwrap();
 
     // A caller with an unusual PKRU: an extra key read-only, so restoring "the default" would
     // be caught.
@@ -250,12 +293,20 @@ fn pkru_inside_calls_and_restored_on_every_path() {
 
     // Normal return.
     assert_eq!(b_svc.call(b"").unwrap(), b"b");
-    assert_eq!(b_rights.get(), only(kb), "B runs with key 0 + its own key only");
+    assert_eq!(
+        b_rights.get(),
+        only(kb),
+        "B runs with key 0 + its own key only"
+    );
     assert_eq!(current_mask(), before);
 
     // Nested A -> B.
     assert_eq!(a_svc.call(b"").unwrap(), b"b");
-    assert_eq!(a_rights.get(), (only(ka), only(ka)), "A's rights intact around its call");
+    assert_eq!(
+        a_rights.get(),
+        (only(ka), only(ka)),
+        "A's rights intact around its call"
+    );
     assert_eq!(b_rights.get(), only(kb), "B called from A: A's key denied");
     assert_eq!(current_mask(), before);
 
@@ -275,15 +326,61 @@ fn pkru_inside_calls_and_restored_on_every_path() {
 
     // Errors before and after the switch point.
     let big = small.register("big", |_, _| {});
-    assert!(matches!(big.call(&[0; 8192]), Err(CallError::RequestTooLarge { .. })));
+    assert!(matches!(
+        big.call(&[0; 8192]),
+        Err(CallError::RequestTooLarge { .. })
+    ));
     assert_eq!(current_mask(), before);
     let again = big.clone();
     let nested_err = small.register("nest", move |_, resp| {
         let r = again.call(b"");
-        resp.write(&[matches!(r, Err(CallError::StacksExhausted)) as u8]).unwrap();
+        resp.write(&[matches!(r, Err(CallError::StacksExhausted)) as u8])
+            .unwrap();
     });
     assert_eq!(nested_err.call(b"").unwrap(), [1]);
     assert_eq!(current_mask(), before);
 
     rpal_rt::gate::pkey::allow(before.without(&spare));
+}
+
+/// Address of a local in A's handler frame, handed to B.
+fn stack_probe(tag_a_stacks: bool) -> (Option<Fault>, u32) {
+    let a = Domain::new(
+        DomainConfig::new()
+            .tag_stacks(tag_a_stacks)
+            .require_pkey(true),
+    )
+    .unwrap();
+    let b = domain(Isolation::Exclusive);
+    let a_key = a.protection_key().unwrap().index();
+    let b_svc = b.register("b", |req, resp| {
+        let addr = usize::from_le_bytes(req.try_into().unwrap());
+        // SAFETY: `addr` points at a live local of the caller's frame (A's handler is blocked
+        // in this call); whether PKRU allows the read is what the test probes.
+        let v = unsafe { std::ptr::read_volatile(addr as *const u64) };
+        resp.write(&v.to_le_bytes()).unwrap();
+    });
+    let a_svc = a.register("a", move |_, resp| {
+        let local = std::hint::black_box(0x1234_5678_u64);
+        let addr = &local as *const u64 as usize;
+        let r = b_svc.call(&addr.to_le_bytes()).unwrap();
+        resp.write(&r).unwrap();
+    });
+    let fault = in_child(move || {
+        let r = a_svc.call(b"").unwrap();
+        assert_eq!(r, 0x1234_5678_u64.to_le_bytes());
+    });
+    (fault, a_key)
+}
+
+#[test]
+fn exclusive_callee_cannot_read_its_callers_tagged_stack() {
+    if !have_pkeys() {
+        return;
+    }
+    let (fault, a_key) = stack_probe(true);
+    let fault = fault.expect("B must not read A's stack");
+    assert_eq!((fault.code, fault.pkey), (SEGV_PKUERR, a_key));
+    let (fault, _) = stack_probe(false);
+    assert_eq!(fault, None, "untagged stacks are readable");
 }

@@ -47,7 +47,12 @@ impl Arena {
         if base == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let arena = Arena { base: base.cast(), len, top: Cell::new(0), _key: key };
+        let arena = Arena {
+            base: base.cast(),
+            len,
+            top: Cell::new(0),
+            _key: key,
+        };
         if let Some(key) = &arena._key {
             // SAFETY: the whole mapping made above; nothing references it yet. On error `arena`
             // drops and unmaps it.

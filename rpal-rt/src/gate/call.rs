@@ -15,6 +15,7 @@ use std::rc::Rc;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use super::arena::Arena;
+use super::chain::ChainGuard;
 use super::domain::{DomainInner, Isolation};
 use super::pkey::{allow, current_mask, ProtectionMask};
 use super::stack_pool::{PooledStack, TakeError};
@@ -55,7 +56,10 @@ impl fmt::Display for CallError {
         match self {
             CallError::StacksExhausted => f.write_str("call gate: all stacks of the domain in use"),
             CallError::RequestTooLarge { len, available } => {
-                write!(f, "call gate: request of {len} bytes, arena has {available}")
+                write!(
+                    f,
+                    "call gate: request of {len} bytes, arena has {available}"
+                )
             }
             CallError::Panicked(msg) => write!(f, "call gate: handler panicked: {msg}"),
             CallError::Os(e) => write!(f, "call gate: {e}"),
@@ -98,7 +102,10 @@ pub struct ResponseBuf<'a> {
 
 impl fmt::Debug for ResponseBuf<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseBuf").field("len", &self.len).field("cap", &self.cap).finish()
+        f.debug_struct("ResponseBuf")
+            .field("len", &self.len)
+            .field("cap", &self.cap)
+            .finish()
     }
 }
 
@@ -173,7 +180,10 @@ pub struct Service {
 
 impl fmt::Debug for Service {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Service").field("name", &self.name).field("domain", &self.domain).finish()
+        f.debug_struct("Service")
+            .field("name", &self.name)
+            .field("domain", &self.domain)
+            .finish()
     }
 }
 
@@ -212,7 +222,11 @@ impl Drop for ArenaRelease<'_> {
 
 impl Service {
     pub(super) fn new(domain: Rc<DomainInner>, name: Rc<str>, handler: Rc<Handler>) -> Service {
-        Service { domain, name, handler }
+        Service {
+            domain,
+            name,
+            handler,
+        }
     }
 
     /// The name it was registered under.
@@ -242,13 +256,24 @@ impl Service {
         })?;
         // 2. Entry rights: the caller's plus the callee's key (its arena and stacks). Declared
         //    before the coroutine so that it is dropped after it on every path.
-        let _entry = domain.key.as_deref().map(|key| MaskGuard::switch(|m| m.or(key)));
+        //    The chain records it for the panic hook (see `chain.rs`).
+        let _entry = domain.key.as_deref().map(|key| {
+            let guard = MaskGuard::switch(|m| m.or(key));
+            let chain = ChainGuard::enter(guard.restore, key);
+            (guard, chain)
+        });
         // 3. One copy: request into the callee arena; reserve the response right after it.
-        let _arena = ArenaRelease { arena: &domain.arena, mark: domain.arena.mark() };
-        let req_ptr = domain.arena.alloc(request.len()).ok_or(CallError::RequestTooLarge {
-            len: request.len(),
-            available: domain.arena.remaining(),
-        })?;
+        let _arena = ArenaRelease {
+            arena: &domain.arena,
+            mark: domain.arena.mark(),
+        };
+        let req_ptr = domain
+            .arena
+            .alloc(request.len())
+            .ok_or(CallError::RequestTooLarge {
+                len: request.len(),
+                available: domain.arena.remaining(),
+            })?;
         // SAFETY: `req_ptr` has room for `request.len()` bytes of the callee arena, reserved
         // for this call and writable under the entry rights set in step 2; a caller slice and
         // a freshly reserved arena range cannot overlap.

@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use super::arena::Arena;
 use super::call::{Handler, ResponseBuf, Service};
+use super::chain;
 use super::pkey::{availability, ProtectionKey};
 use super::stack_pool::StackPool;
 
@@ -34,6 +35,7 @@ pub struct DomainConfig {
     pub(super) max_response: usize,
     pub(super) isolation: Isolation,
     pub(super) require_pkey: bool,
+    pub(super) tag_stacks: bool,
 }
 
 impl Default for DomainConfig {
@@ -45,6 +47,7 @@ impl Default for DomainConfig {
             max_response: 64 * 1024,
             isolation: Isolation::Exclusive,
             require_pkey: false,
+            tag_stacks: true,
         }
     }
 }
@@ -83,6 +86,16 @@ impl DomainConfig {
     /// Which keys handlers may touch while they run.
     pub fn isolation(mut self, isolation: Isolation) -> Self {
         self.isolation = isolation;
+        self
+    }
+
+    /// Tag handler stacks with the domain's key (the default), so no other domain can read or
+    /// write a handler's frames. The price: a signal delivered while a handler runs, to a
+    /// signal handler without `SA_ONSTACK` and a key-0 alternate stack, faults (Linux runs
+    /// signal handlers with every key but 0 denied, on the interrupted stack). Turn it off for
+    /// processes with such handlers; arenas stay tagged either way.
+    pub fn tag_stacks(mut self, tag: bool) -> Self {
+        self.tag_stacks = tag;
         self
     }
 
@@ -150,7 +163,11 @@ impl Domain {
             None
         };
         let arena = Arena::new(config.arena_size, key.clone())?;
-        let stacks = StackPool::new(config.stack_size, config.max_stacks, key.clone());
+        let stack_key = key.clone().filter(|_| config.tag_stacks);
+        if stack_key.is_some() {
+            chain::install_panic_hook();
+        }
+        let stacks = StackPool::new(config.stack_size, config.max_stacks, stack_key);
         Ok(Domain {
             inner: Rc::new(DomainInner {
                 config,
@@ -170,7 +187,10 @@ impl Domain {
     {
         let name: Rc<str> = Rc::from(name);
         let handler: Rc<Handler> = Rc::new(handler);
-        self.inner.services.borrow_mut().insert(name.clone(), handler.clone());
+        self.inner
+            .services
+            .borrow_mut()
+            .insert(name.clone(), handler.clone());
         Service::new(self.inner.clone(), name, handler)
     }
 
@@ -178,7 +198,11 @@ impl Domain {
     pub fn service(&self, name: &str) -> Option<Service> {
         let services = self.inner.services.borrow();
         let (name, handler) = services.get_key_value(name)?;
-        Some(Service::new(self.inner.clone(), name.clone(), handler.clone()))
+        Some(Service::new(
+            self.inner.clone(),
+            name.clone(),
+            handler.clone(),
+        ))
     }
 
     /// The domain's key, if it has one (then its arena and stacks are hardware-isolated).

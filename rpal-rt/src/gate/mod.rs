@@ -73,6 +73,13 @@
 //! * Without protection keys (no `pku`, `RPAL_NO_PKEY=1`, or all 15 keys taken) domains run with
 //!   no hardware isolation at all; the protocol is the same minus the PKRU writes. Detection is
 //!   logged once on stderr; [`DomainConfig::require_pkey`] turns it into an error.
+//! * Signals: Linux runs a signal handler on the interrupted stack with every key but 0
+//!   denied. Interrupting a handler on a tagged stack therefore faults unless the signal handler
+//!   uses `SA_ONSTACK` with a key-0 alternate stack; [`DomainConfig::tag_stacks`]`(false)` avoids
+//!   it at the cost of leaving handler frames readable by other domains.
+//! * Stack walks: a backtrace taken inside a nested exclusive handler walks into its caller's
+//!   (denied) stack. The gate wraps the panic hook so panics with `RUST_BACKTRACE` work (see
+//!   `chain.rs`); other stack walks from inside a handler (`Backtrace::capture`) fault.
 //! * Stack overflow in a handler hits the guard page and kills the process (SIGSEGV), as on any
 //!   thread.
 //!
@@ -99,6 +106,7 @@
 
 mod arena;
 mod call;
+mod chain;
 mod domain;
 pub mod pkey;
 pub mod receiver_state;

@@ -40,7 +40,9 @@ impl Default for ReceiverState {
 impl ReceiverState {
     /// A receiver that is running.
     pub fn new() -> ReceiverState {
-        ReceiverState { word: AtomicU32::new(RUNNING) }
+        ReceiverState {
+            word: AtomicU32::new(RUNNING),
+        }
     }
 
     /// The state now (a snapshot; it may change at once).
@@ -70,7 +72,9 @@ impl ReceiverState {
     }
 
     fn transition(&self, from: u32, to: u32) -> bool {
-        self.word.compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        self.word
+            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 }
 

@@ -81,7 +81,10 @@ impl StackPool {
             }
             None => return Err(TakeError::Exhausted),
         };
-        Ok(PooledStack { region, pool: self.shared.clone() })
+        Ok(PooledStack {
+            region,
+            pool: self.shared.clone(),
+        })
     }
 
     /// Stacks mapped right now (in use + idle).
@@ -113,7 +116,10 @@ impl Shared {
         if addr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let region = Region { addr: addr as usize, len };
+        let region = Region {
+            addr: addr as usize,
+            len,
+        };
         let usable = (region.addr + self.page) as *mut u8;
         let prot = libc::PROT_READ | libc::PROT_WRITE;
         let res = match &self.key {
@@ -155,7 +161,10 @@ fn unmap(region: Region) {
 fn page_size() -> usize {
     // SAFETY: sysconf has no memory-safety preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(page).ok().filter(|p| p.is_power_of_two()).unwrap_or(4096)
+    usize::try_from(page)
+        .ok()
+        .filter(|p| p.is_power_of_two())
+        .unwrap_or(4096)
 }
 
 /// A stack on loan from the pool; goes back to the free list when dropped.

@@ -64,7 +64,11 @@ impl fmt::Display for Unavailable {
             Unavailable::CpuLacksPku => f.write_str("cpu lacks PKU"),
             Unavailable::OsDisabled => f.write_str("os did not enable PKU (no OSPKE)"),
             Unavailable::KernelRefused(errno) => {
-                write!(f, "pkey_alloc failed: {}", std::io::Error::from_raw_os_error(*errno))
+                write!(
+                    f,
+                    "pkey_alloc failed: {}",
+                    std::io::Error::from_raw_os_error(*errno)
+                )
             }
         }
     }
@@ -112,7 +116,9 @@ fn hardware() -> Availability {
             let _ = super::sys::pkey_free(key);
             Availability::Available
         }
-        Err(e) => Availability::Unavailable(Unavailable::KernelRefused(e.raw_os_error().unwrap_or(0))),
+        Err(e) => {
+            Availability::Unavailable(Unavailable::KernelRefused(e.raw_os_error().unwrap_or(0)))
+        }
     }
 }
 

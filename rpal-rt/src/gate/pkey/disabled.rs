@@ -11,7 +11,10 @@ pub enum ProtectionKey {}
 impl ProtectionKey {
     /// Always fails with `Unsupported`.
     pub fn new() -> io::Result<ProtectionKey> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, "protection keys unavailable"))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "protection keys unavailable",
+        ))
     }
 
     /// Unreachable: no key exists.

@@ -21,7 +21,10 @@ impl ProtectionKey {
     /// [`availability`](super::availability)) and with the OS error (`ENOSPC`) when all are taken.
     pub fn new() -> io::Result<ProtectionKey> {
         if !availability().is_available() {
-            return Err(io::Error::new(io::ErrorKind::Unsupported, "protection keys unavailable"));
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "protection keys unavailable",
+            ));
         }
         let index = sys::pkey_alloc(sys::PKEY_DISABLE_ACCESS)?;
         if !(1..16).contains(&index) {
@@ -80,20 +83,26 @@ impl ProtectionMask {
     /// This mask plus read and write access to `key`.
     #[must_use]
     pub fn or(self, key: &ProtectionKey) -> ProtectionMask {
-        ProtectionMask { pkru: self.pkru & !((AD | WD) << (2 * key.index)) }
+        ProtectionMask {
+            pkru: self.pkru & !((AD | WD) << (2 * key.index)),
+        }
     }
 
     /// This mask plus read-only access to `key`.
     #[must_use]
     pub fn or_read_only(self, key: &ProtectionKey) -> ProtectionMask {
         let shift = 2 * key.index;
-        ProtectionMask { pkru: (self.pkru & !(AD << shift)) | (WD << shift) }
+        ProtectionMask {
+            pkru: (self.pkru & !(AD << shift)) | (WD << shift),
+        }
     }
 
     /// This mask with all access to `key` removed.
     #[must_use]
     pub fn without(self, key: &ProtectionKey) -> ProtectionMask {
-        ProtectionMask { pkru: self.pkru | (AD << (2 * key.index)) }
+        ProtectionMask {
+            pkru: self.pkru | (AD << (2 * key.index)),
+        }
     }
 
     /// True when `key` may be read.
@@ -128,7 +137,8 @@ pub fn allow(mask: ProtectionMask) {
 pub fn current_mask() -> ProtectionMask {
     if availability().is_available() {
         // SAFETY: availability() confirmed PKU + OSPKE.
-        ProtectionMask { pkru: unsafe { pkru::read() } }
+        let pkru = unsafe { pkru::read() };
+        ProtectionMask { pkru }
     } else {
         ProtectionMask::all()
     }
