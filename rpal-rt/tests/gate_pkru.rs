@@ -6,6 +6,7 @@
 //! key a failure. Nothing here passes silently: the harness proves the guest ran them.
 
 use std::cell::Cell;
+use std::io::Write;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -24,7 +25,9 @@ fn have_pkeys() -> bool {
     if std::env::var_os("RPAL_REQUIRE_PKEY").is_some_and(|v| v == "1") {
         panic!("RPAL_REQUIRE_PKEY=1 but {found}");
     }
-    eprintln!(
+    // Straight to the stderr handle, not eprintln!: libtest's capture would swallow it.
+    let _ = writeln!(
+        std::io::stderr(),
         "gate_pkru: host has no pkeys; this test runs in the QEMU guest (scripts/pkey-vm/run)"
     );
     false

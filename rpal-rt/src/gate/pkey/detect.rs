@@ -7,6 +7,7 @@
 //! `ENOSPC`). The probe key is freed at once.
 
 use std::fmt;
+use std::io::Write;
 use std::sync::OnceLock;
 
 /// Whether call-gate domains get hardware isolation in this process.
@@ -79,7 +80,8 @@ pub fn availability() -> Availability {
     static CACHE: OnceLock<Availability> = OnceLock::new();
     *CACHE.get_or_init(|| {
         let found = probe();
-        eprintln!("rpal: {found}");
+        // The stderr handle, not eprintln!, so test harness capture cannot hide it.
+        let _ = writeln!(std::io::stderr(), "rpal: {found}");
         found
     })
 }
