@@ -139,6 +139,16 @@ impl fmt::Debug for DomainInner {
 
 /// An isolation domain of the call gate. Single-threaded: `!Send`, `!Sync` (see the module doc
 /// of `gate` for the cross-thread plan); clones of its [`Service`]s keep it alive.
+///
+/// ```compile_fail
+/// fn must_be_send<T: Send>() {}
+/// must_be_send::<rpal_rt::gate::Domain>();
+/// ```
+///
+/// ```compile_fail
+/// fn must_be_send<T: Send>() {}
+/// must_be_send::<rpal_rt::gate::Service>();
+/// ```
 #[derive(Debug, Clone)]
 pub struct Domain {
     pub(super) inner: Rc<DomainInner>,

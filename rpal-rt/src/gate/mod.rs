@@ -42,6 +42,10 @@
 //!    copy: the caller cannot read D's arena once its rights are restored), release the arena
 //!    to its mark, write `S` back.
 //!
+//! Step 2 also records the call in the thread's chain (`chain.rs`): the union of the rights of
+//! every call in progress, which the gate's panic hook switches to while a backtrace walks the
+//! stacks of all nesting levels.
+//!
 //! Every rights change in steps 2 and 5 is undone by a Drop guard, so normal return, an error
 //! after step 2, a caught panic and even a panic escaping the coroutine (corosensei re-raises it
 //! in the caller; the guards run while it unwinds) all leave PKRU exactly `S`. PKRU is per
