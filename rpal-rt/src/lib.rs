@@ -25,6 +25,7 @@
 
 pub mod blocking;
 mod executor;
+pub mod gate;
 pub mod io;
 mod loom;
 pub(crate) mod reactor;

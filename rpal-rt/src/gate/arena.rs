@@ -1,0 +1,132 @@
+//! A domain's arena: one anonymous mapping, tagged with the domain's protection key, carved by a
+//! bump pointer into request and response buffers.
+//!
+//! Calls on one thread nest strictly (a handler's nested call returns before the handler does),
+//! so allocation is LIFO: a call takes a [`Arena::mark`], allocates, and [`Arena::release`]s back
+//! to its mark on exit. A top-level call therefore leaves the arena empty ("reset per call") and a
+//! nested call into the same domain never clobbers the outer call's buffers.
+//!
+//! The arena never dereferences its memory itself: it hands out addresses. Whoever touches them
+//! must hold rights to the domain's key (the call gate grants them for the call's duration).
+
+use std::cell::Cell;
+use std::io;
+use std::ptr;
+use std::rc::Rc;
+
+use super::pkey::ProtectionKey;
+
+#[derive(Debug)]
+pub(crate) struct Arena {
+    /// # Invariant
+    /// Start of a live read-write mapping of `len` bytes owned by this value, tagged with `key`.
+    base: *mut u8,
+    len: usize,
+    /// Bytes in use from `base`; `top <= len`.
+    top: Cell<usize>,
+    /// Declared last: freed after `Drop::drop` unmapped the memory it tags.
+    _key: Option<Rc<ProtectionKey>>,
+}
+
+impl Arena {
+    /// Maps `len` bytes (rounded up to pages) and tags them with `key`.
+    pub(crate) fn new(len: usize, key: Option<Rc<ProtectionKey>>) -> io::Result<Arena> {
+        let len = len.max(1).div_ceil(4096) * 4096;
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        // SAFETY: a fresh anonymous private mapping at an address the kernel picks.
+        let base = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                prot,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let arena = Arena {
+            base: base.cast(),
+            len,
+            top: Cell::new(0),
+            _key: key,
+        };
+        if let Some(key) = &arena._key {
+            // SAFETY: the whole mapping made above; nothing references it yet. On error `arena`
+            // drops and unmaps it.
+            unsafe { key.protect(arena.base, len, prot)? };
+        }
+        Ok(arena)
+    }
+
+    /// Address of the first byte.
+    pub(crate) fn base_addr(&self) -> usize {
+        self.base as usize
+    }
+
+    /// Capacity in bytes.
+    pub(crate) fn capacity(&self) -> usize {
+        self.len
+    }
+
+    /// Bytes currently allocated.
+    pub(crate) fn used(&self) -> usize {
+        self.top.get()
+    }
+
+    /// Current bump position, for a later [`Arena::release`].
+    pub(crate) fn mark(&self) -> usize {
+        self.top.get()
+    }
+
+    /// Frees everything allocated after `mark` was taken.
+    pub(crate) fn release(&self, mark: usize) {
+        debug_assert!(mark <= self.top.get());
+        self.top.set(mark.min(self.top.get()));
+    }
+
+    /// `len` bytes aligned to 16, or `None` if they do not fit.
+    pub(crate) fn alloc(&self, len: usize) -> Option<*mut u8> {
+        let start = self.top.get().checked_add(15)? & !15;
+        let end = start.checked_add(len)?;
+        if end > self.len {
+            return None;
+        }
+        self.top.set(end);
+        // SAFETY: start <= len, so the result stays inside the mapping (or one past its end
+        // for a zero-length allocation).
+        Some(unsafe { self.base.add(start) })
+    }
+
+    /// Bytes left after alignment.
+    pub(crate) fn remaining(&self) -> usize {
+        self.len.saturating_sub((self.top.get() + 15) & !15)
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is owned by this value and no buffer outlives a call, so nothing
+        // references it now. A failure leaks address space only.
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bump_mark_release() {
+        let a = Arena::new(8192, None).unwrap();
+        let m = a.mark();
+        let p = a.alloc(10).unwrap();
+        let q = a.alloc(10).unwrap();
+        assert_eq!(q as usize - p as usize, 16);
+        assert!(a.alloc(a.capacity()).is_none());
+        a.release(m);
+        assert_eq!(a.used(), 0);
+    }
+}

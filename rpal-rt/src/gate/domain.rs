@@ -1,0 +1,236 @@
+//! [`Domain`]: one isolation unit of the call gate. It owns a protection key (or none), an arena
+//! for request/response buffers and a pool of handler stacks, and hands out [`Service`] handles
+//! for the handlers registered in it.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::rc::Rc;
+
+use super::arena::Arena;
+use super::call::{Handler, ResponseBuf, Service};
+use super::chain;
+use super::pkey::{availability, ProtectionKey};
+use super::stack_pool::StackPool;
+
+/// Which keys a handler may touch while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Only key 0 (ordinary process memory) and the domain's own key: the caller's domain (if
+    /// the call comes from another domain's handler) and every other domain are denied.
+    #[default]
+    Exclusive,
+    /// The caller's rights plus the domain's own key (a trusted callee that may read its
+    /// caller's domain memory).
+    Inherit,
+}
+
+/// How to build a [`Domain`].
+#[derive(Debug, Clone)]
+pub struct DomainConfig {
+    pub(super) stack_size: usize,
+    pub(super) max_stacks: usize,
+    pub(super) arena_size: usize,
+    pub(super) max_response: usize,
+    pub(super) isolation: Isolation,
+    pub(super) require_pkey: bool,
+    pub(super) tag_stacks: bool,
+}
+
+impl Default for DomainConfig {
+    fn default() -> Self {
+        DomainConfig {
+            stack_size: 64 * 1024,
+            max_stacks: 16,
+            arena_size: 1024 * 1024,
+            max_response: 64 * 1024,
+            isolation: Isolation::Exclusive,
+            require_pkey: false,
+            tag_stacks: true,
+        }
+    }
+}
+
+impl DomainConfig {
+    /// The defaults: 64 KiB stacks, at most 16, a 1 MiB arena, 64 KiB responses, exclusive
+    /// isolation, a key if one is available.
+    pub fn new() -> DomainConfig {
+        DomainConfig::default()
+    }
+
+    /// Usable bytes per handler stack (rounded up to pages; a guard page is added below).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// Most stacks alive at once = most calls into this domain in flight on all nesting levels.
+    pub fn max_stacks(mut self, count: usize) -> Self {
+        self.max_stacks = count;
+        self
+    }
+
+    /// Arena bytes for requests and responses of the calls in flight.
+    pub fn arena_size(mut self, bytes: usize) -> Self {
+        self.arena_size = bytes;
+        self
+    }
+
+    /// Most response bytes a handler may write per call.
+    pub fn max_response(mut self, bytes: usize) -> Self {
+        self.max_response = bytes;
+        self
+    }
+
+    /// Which keys handlers may touch while they run.
+    pub fn isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = isolation;
+        self
+    }
+
+    /// Tag handler stacks with the domain's key (the default), so no other domain can read or
+    /// write a handler's frames. The price: a signal delivered while a handler runs, to a
+    /// signal handler without `SA_ONSTACK` and a key-0 alternate stack, faults (Linux runs
+    /// signal handlers with every key but 0 denied, on the interrupted stack). Turn it off for
+    /// processes with such handlers; arenas stay tagged either way.
+    pub fn tag_stacks(mut self, tag: bool) -> Self {
+        self.tag_stacks = tag;
+        self
+    }
+
+    /// Fail [`Domain::new`] instead of running without a key when none can be had.
+    pub fn require_pkey(mut self, require: bool) -> Self {
+        self.require_pkey = require;
+        self
+    }
+}
+
+/// Counters for tests and diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DomainStats {
+    /// Stacks mapped (in use + idle).
+    pub live_stacks: usize,
+    /// Stacks mapped and idle.
+    pub idle_stacks: usize,
+    /// Arena bytes in use by calls in flight.
+    pub arena_used: usize,
+}
+
+pub(super) struct DomainInner {
+    pub(super) config: DomainConfig,
+    pub(super) arena: Arena,
+    pub(super) stacks: StackPool,
+    /// Services by name (the latest registration wins).
+    services: RefCell<HashMap<Rc<str>, Rc<Handler>>>,
+    /// Also held by `arena` and `stacks`; freed after both unmapped their memory.
+    pub(super) key: Option<Rc<ProtectionKey>>,
+}
+
+impl fmt::Debug for DomainInner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Domain")
+            .field("key", &self.key.as_ref().map(|k| k.index()))
+            .field("arena", &self.arena)
+            .field("stacks", &self.stacks)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An isolation domain of the call gate. Single-threaded: `!Send`, `!Sync` (see the module doc
+/// of `gate` for the cross-thread plan); clones of its [`Service`]s keep it alive.
+///
+/// ```compile_fail
+/// fn must_be_send<T: Send>() {}
+/// must_be_send::<rpal_rt::gate::Domain>();
+/// ```
+///
+/// ```compile_fail
+/// fn must_be_send<T: Send>() {}
+/// must_be_send::<rpal_rt::gate::Service>();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Domain {
+    pub(super) inner: Rc<DomainInner>,
+}
+
+impl Domain {
+    /// Creates a domain: allocates a key when available (or fails if `config.require_pkey`),
+    /// maps and tags the arena, and sets up an empty stack pool.
+    pub fn new(config: DomainConfig) -> io::Result<Domain> {
+        let key = if availability().is_available() {
+            match ProtectionKey::new() {
+                Ok(k) => Some(Rc::new(k)),
+                Err(e) if config.require_pkey => return Err(e),
+                Err(_) => None,
+            }
+        } else if config.require_pkey {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{}", availability()),
+            ));
+        } else {
+            None
+        };
+        let arena = Arena::new(config.arena_size, key.clone())?;
+        let stack_key = key.clone().filter(|_| config.tag_stacks);
+        if stack_key.is_some() {
+            chain::install_panic_hook();
+        }
+        let stacks = StackPool::new(config.stack_size, config.max_stacks, stack_key);
+        Ok(Domain {
+            inner: Rc::new(DomainInner {
+                config,
+                arena,
+                stacks,
+                services: RefCell::new(HashMap::new()),
+                key,
+            }),
+        })
+    }
+
+    /// Registers `handler` under `name` and returns a handle that calls it. The handler reads
+    /// the request and writes its answer into the [`ResponseBuf`]; it may call other services.
+    pub fn register<F>(&self, name: &str, handler: F) -> Service
+    where
+        F: Fn(&[u8], &mut ResponseBuf<'_>) + 'static,
+    {
+        let name: Rc<str> = Rc::from(name);
+        let handler: Rc<Handler> = Rc::new(handler);
+        self.inner
+            .services
+            .borrow_mut()
+            .insert(name.clone(), handler.clone());
+        Service::new(self.inner.clone(), name, handler)
+    }
+
+    /// The service registered last under `name`.
+    pub fn service(&self, name: &str) -> Option<Service> {
+        let services = self.inner.services.borrow();
+        let (name, handler) = services.get_key_value(name)?;
+        Some(Service::new(
+            self.inner.clone(),
+            name.clone(),
+            handler.clone(),
+        ))
+    }
+
+    /// The domain's key, if it has one (then its arena and stacks are hardware-isolated).
+    pub fn protection_key(&self) -> Option<&ProtectionKey> {
+        self.inner.key.as_deref()
+    }
+
+    /// Start address and length of the arena (for tests that probe isolation).
+    pub fn arena_range(&self) -> (usize, usize) {
+        (self.inner.arena.base_addr(), self.inner.arena.capacity())
+    }
+
+    /// Stack and arena counters.
+    pub fn stats(&self) -> DomainStats {
+        DomainStats {
+            live_stacks: self.inner.stacks.live(),
+            idle_stacks: self.inner.stacks.idle(),
+            arena_used: self.inner.arena.used(),
+        }
+    }
+}

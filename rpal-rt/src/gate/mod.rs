@@ -1,0 +1,120 @@
+//! The call gate: call a handler in another isolation domain like a function, on the caller's
+//! thread, with no syscall and no thread switch.
+//!
+//! Exports: [`Domain`] (a protection key, an arena, a stack pool), [`DomainConfig`],
+//! [`Isolation`], [`DomainStats`], [`Service`] (a registered handler; `call`, `call_into`),
+//! [`ResponseBuf`] (where a handler writes its answer), [`CallError`], [`ResponseFull`], the
+//! [`receiver_state`] word for the cross-thread gate, and [`pkey`] (protection keys).
+//!
+//! ```
+//! use rpal_rt::gate::{Domain, DomainConfig};
+//! let domain = Domain::new(DomainConfig::new()).unwrap();
+//! let upper = domain.register("upper", |req, resp| {
+//!     resp.write(&req.to_ascii_uppercase()).unwrap();
+//! });
+//! assert_eq!(upper.call(b"rpal").unwrap(), b"RPAL");
+//! ```
+//!
+//! # The protocol of one call
+//!
+//! A call into domain D with key K, from a thread whose PKRU is `S`:
+//!
+//! 1. **Stack.** Take one of D's stacks (free list, or map a new one below D's cap). None left:
+//!    [`CallError::StacksExhausted`], nothing changed. Taking never blocks.
+//! 2. **Entry rights.** Save `S`; write `S + K` (read/write K). The caller keeps its own rights
+//!    because the caller's code and stack are still in use until the switch.
+//! 3. **One copy.** Copy the request into D's arena (bump allocation above the arena's mark)
+//!    and reserve the response region right after it.
+//! 4. **Switch.** Create the handler coroutine on D's stack (its first frame is written there,
+//!    under the entry rights) and resume it: the caller's registers go on the caller's stack,
+//!    `rsp` moves to D's stack.
+//! 5. **Run rights.** On D's stack, with [`Isolation::Exclusive`] (the default), write
+//!    `key 0 + K` only: the caller's domain (when the call comes from another domain's handler)
+//!    and every other domain are now unreachable. Doing this *after* the switch is what lets the
+//!    caller's own stack be tagged with the caller's key. [`Isolation::Inherit`] keeps the entry
+//!    rights.
+//! 6. **Handler.** `handler(request, &mut ResponseBuf)` runs inside `catch_unwind`. A panic
+//!    becomes [`CallError::Panicked`] with the message; the coroutine still returns normally.
+//! 7. **Back.** A guard writes the entry rights again *before* the coroutine's final switch,
+//!    since the switch pops the caller's registers from the caller's stack. The coroutine
+//!    returns; its stack goes back to D's free list.
+//! 8. **Copy out, restore.** Copy the response into the caller's `Vec` (the second and last
+//!    copy: the caller cannot read D's arena once its rights are restored), release the arena
+//!    to its mark, write `S` back.
+//!
+//! Step 2 also records the call in the thread's chain (`chain.rs`): the union of the rights of
+//! every call in progress, which the gate's panic hook switches to while a backtrace walks the
+//! stacks of all nesting levels.
+//!
+//! Every rights change in steps 2 and 5 is undone by a Drop guard, so normal return, an error
+//! after step 2, a caught panic and even a panic escaping the coroutine (corosensei re-raises it
+//! in the caller; the guards run while it unwinds) all leave PKRU exactly `S`. PKRU is per
+//! thread, so the gate writes it explicitly on entry and on exit and never assumes what another
+//! thread had.
+//!
+//! Nested calls are just calls: a handler in A calling B does steps 1-8 with `S` = A's run
+//! rights, so B's entry rights are `A's + B`, B runs with `0 + B` (A denied), and A gets its own
+//! rights back on return. Calls nest strictly on one thread, hence the arena's LIFO mark/release
+//! and a stack per nesting level; a re-entrant call into the same domain takes another stack
+//! from the same pool.
+//!
+//! # Who owns what
+//!
+//! * D's **stacks**: tagged with K, guard page below (`PROT_NONE`). A stack is owned by exactly
+//!   one running call or by the free list; only D's handlers ever run on it.
+//! * D's **arena**: tagged with K. Request and response buffers live there for one call.
+//! * Keys are allocated access-disabled for the allocating thread; Linux starts programs with
+//!   every key but 0 denied and copies PKRU into new threads. So outside a call, ordinary code
+//!   cannot touch any domain's memory, and inside a call only the callee's domain (plus key 0)
+//!   is reachable.
+//!
+//! # What is NOT isolated
+//!
+//! * Key 0: the heap, globals, thread stacks, TLS and the code of the whole process are open to
+//!   every handler. The gate separates domains' arenas and stacks from each other and from
+//!   ordinary code, not handlers from the process; it confines mistakes, not a hostile handler
+//!   (which can run WRPKRU itself: MPK is not a security boundary against code execution).
+//! * Without protection keys (no `pku`, `RPAL_NO_PKEY=1`, or all 15 keys taken) domains run with
+//!   no hardware isolation at all; the protocol is the same minus the PKRU writes. Detection is
+//!   logged once on stderr; [`DomainConfig::require_pkey`] turns it into an error.
+//! * Signals: Linux runs a signal handler on the interrupted stack with every key but 0
+//!   denied. Interrupting a handler on a tagged stack therefore faults unless the signal handler
+//!   uses `SA_ONSTACK` with a key-0 alternate stack; [`DomainConfig::tag_stacks`]`(false)` avoids
+//!   it at the cost of leaving handler frames readable by other domains.
+//! * Stack walks: a backtrace taken inside a nested exclusive handler walks into its caller's
+//!   (denied) stack. The gate wraps the panic hook so panics with `RUST_BACKTRACE` work (see
+//!   `chain.rs`); other stack walks from inside a handler (`Backtrace::capture`) fault.
+//! * Stack overflow in a handler hits the guard page and kills the process (SIGSEGV), as on any
+//!   thread.
+//!
+//! # Threads
+//!
+//! `Domain` and `Service` are `!Send`/`!Sync` (Rc inside): a domain serves calls from the thread
+//! that owns it (thread-per-core). The cross-thread and cross-process gate will borrow a parked
+//! receiver's context through the [`receiver_state`] word (a caller may switch into a receiver
+//! only after winning its `WAIT -> CALL` transition) with domains placed in a shared mapping;
+//! that placement is a later step.
+//!
+//! # Async handlers (later step)
+//!
+//! The handler coroutine's yield type is uninhabited today ([`std::convert::Infallible`]), so a
+//! resume always runs the handler to completion. The planned Pending path: give handlers a
+//! context carrying the coroutine's `Yielder`; a handler that polls a future and gets `Pending`
+//! first restores the entry rights (guard) and suspends with a `Pending` value; `call` then
+//! returns a `PendingCall` that owns the suspended coroutine, its stack and its arena mark (so
+//! the arena becomes a per-call region, not LIFO), and the caller's task stores it and returns
+//! `Poll::Pending`. On wake, the task re-enters: save PKRU, write entry rights, resume, handle the
+//! next Yield/Return exactly as steps 5-8. Dropping a `PendingCall` must force-unwind the
+//! coroutine under the entry rights (corosensei does this in Drop; the guard order in `call.rs`
+//! already keeps the rights in place while it runs).
+
+mod arena;
+mod call;
+mod chain;
+mod domain;
+pub mod pkey;
+pub mod receiver_state;
+mod stack_pool;
+
+pub use call::{CallError, ResponseBuf, ResponseFull, Service};
+pub use domain::{Domain, DomainConfig, DomainStats, Isolation};
