@@ -28,6 +28,7 @@ use super::remote::Inject;
 use super::RtShared;
 use crate::reactor::{self, source::SourceRegistry, Driver};
 use crate::runtime::context::{self, WorkerCx};
+use crate::sync::{AdaptiveSpin, SPIN_CHECK_EVERY};
 use crate::task::{Notified, PollOutcome};
 use crate::time::TimeHandle;
 use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
@@ -240,7 +241,15 @@ fn run(
             return;
         }
 
-        // Idle: park.
+        // Idle. If a source expects data soon, poll it for a bounded, adaptive time first:
+        // a reply that arrives meanwhile costs neither side a syscall.
+        if worker.sources.wants_spin()
+            && spin_on_sources(&worker, &main_pending, now, &mut cx.spin.borrow_mut())
+        {
+            continue;
+        }
+
+        // Park.
         let timeout = worker.time.park_timeout(now);
         if worker.sources.prepare_park() {
             worker.sources.after_park();
@@ -259,6 +268,33 @@ fn run(
         worker.sources.after_park();
         worker.time.unparked();
         worker.time.process(Instant::now());
+    }
+}
+
+/// Polls the sources until one wakes a task, other work arrives, the spin budget runs out, or
+/// the next timer is due. Returns true if work was found.
+fn spin_on_sources(
+    worker: &WorkerShared,
+    main_pending: &dyn Fn() -> bool,
+    start: Instant,
+    spin: &mut AdaptiveSpin,
+) -> bool {
+    let mut deadline = start + spin.budget();
+    if let Some(until) = worker.time.until_next_due(start) {
+        deadline = deadline.min(start + until);
+    }
+    let mut polls = 0u32;
+    loop {
+        if worker.sources.poll() || !worker.inject.is_empty() || main_pending() {
+            spin.record(true);
+            return true;
+        }
+        polls += 1;
+        if polls % SPIN_CHECK_EVERY == 0 && Instant::now() >= deadline {
+            spin.record(false);
+            return false;
+        }
+        std::hint::spin_loop();
     }
 }
 

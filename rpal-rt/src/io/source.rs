@@ -75,6 +75,14 @@ pub trait UserSource: Send + Sync + 'static {
         false
     }
 
+    /// True while a task waits on this source for data expected soon (a peer that is busy
+    /// sending). An idle worker then keeps polling its sources for a bounded, adaptive time
+    /// (up to `sync::AdaptiveSpin`'s budget) before it parks, so a reply that arrives within
+    /// microseconds costs no syscall on either side. The default is false.
+    fn wants_spin(&self) -> bool {
+        false
+    }
+
     /// Called after the park returns (and when `prepare_park` of this or another source said
     /// "do not park"): retract "waiting". Must be idempotent.
     fn after_park(&self) {}

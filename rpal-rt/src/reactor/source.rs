@@ -49,6 +49,8 @@ struct Inner {
     sources: Mutex<Slab<SourceArc>>,
     /// Bumped by every change of `sources`, under its lock.
     generation: AtomicU64,
+    /// Number of registered sources, so a worker with none skips every walk without a lock.
+    count: AtomicU64,
     /// Taken (moved out) by the owner while it walks it; put back after. `None` only during a
     /// walk, so a nested walk (a source calling back into the registry) finds nothing to do.
     snapshot: Mutex<Option<Snapshot>>,
@@ -98,6 +100,7 @@ impl Drop for PutBack<'_> {
 #[derive(Clone, Copy)]
 enum Hook {
     Poll,
+    WantsSpin,
     Prepare,
     After,
 }
@@ -108,6 +111,7 @@ impl SourceRegistry {
             inner: Arc::new(Inner {
                 sources: Mutex::new(Slab::new()),
                 generation: AtomicU64::new(0),
+                count: AtomicU64::new(0),
                 snapshot: Mutex::new(Some(Snapshot {
                     generation: u64::MAX,
                     sources: Vec::new(),
@@ -121,6 +125,7 @@ impl SourceRegistry {
         let mut s = lock(&self.inner.sources);
         let key = s.insert(source);
         self.inner.generation.fetch_add(1, Ordering::Release);
+        self.inner.count.fetch_add(1, Ordering::Release);
         key
     }
 
@@ -130,6 +135,7 @@ impl SourceRegistry {
         let removed = s.try_remove(key);
         if removed.is_some() {
             self.inner.generation.fetch_add(1, Ordering::Release);
+            self.inner.count.fetch_sub(1, Ordering::Release);
         }
         removed
     }
@@ -155,9 +161,18 @@ impl SourceRegistry {
         self.walk(Hook::After);
     }
 
+    /// True if any source has a task waiting for data it expects soon (see
+    /// `UserSource::wants_spin`): the idle worker then spins on `poll` before parking.
+    pub(crate) fn wants_spin(&self) -> bool {
+        self.walk(Hook::WantsSpin)
+    }
+
     /// Moves the snapshot out (rebuilding it if the registry changed), calls `hook` on each
     /// source without any lock held, and puts the snapshot back.
     fn walk(&self, hook: Hook) -> bool {
+        if self.inner.count.load(Ordering::Acquire) == 0 {
+            return false;
+        }
         let Some(snap) = lock(&self.inner.snapshot).take() else {
             return false; // nested walk
         };
@@ -185,6 +200,12 @@ impl SourceRegistry {
             }
             match hook {
                 Hook::Poll => any |= source.poll(),
+                Hook::WantsSpin => {
+                    if source.wants_spin() {
+                        any = true;
+                        break;
+                    }
+                }
                 Hook::After => source.after_park(),
                 Hook::Prepare => {
                     prepared = i + 1;

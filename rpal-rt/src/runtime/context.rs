@@ -27,6 +27,8 @@ pub(crate) struct WorkerCx {
     /// `spawn` distributes over the runtime's workers instead of staying here (the `block_on`
     /// thread of a thread-per-core runtime).
     pub(crate) round_robin: bool,
+    /// The spin-before-park budget of this worker.
+    pub(crate) spin: RefCell<crate::sync::AdaptiveSpin>,
 }
 
 impl WorkerCx {
@@ -37,6 +39,7 @@ impl WorkerCx {
             local: RefCell::new(VecDeque::with_capacity(256)),
             registry: RefCell::new(Slab::with_capacity(256)),
             round_robin,
+            spin: RefCell::new(crate::sync::AdaptiveSpin::new()),
         }
     }
 

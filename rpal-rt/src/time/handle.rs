@@ -157,6 +157,13 @@ impl TimeHandle {
         next.map(|tick| self.shared.clock.until_tick(tick, now))
     }
 
+    /// Time from `now` until the earliest timer may be due, without taking the lock (a lower
+    /// bound: it may be early, never late). `None` when no timer is set.
+    pub(crate) fn until_next_due(&self, now: Instant) -> Option<Duration> {
+        let next = self.shared.next_due.load(Ordering::Acquire);
+        (next != u64::MAX).then(|| self.shared.clock.until_tick(next, now))
+    }
+
     /// Clears the park record; the owner calls it when its park returns.
     pub(crate) fn unparked(&self) {
         lock(&self.shared.state).parked_until = None;
