@@ -135,7 +135,16 @@ impl SourceRegistry {
         let removed = s.try_remove(key);
         if removed.is_some() {
             self.inner.generation.fetch_add(1, Ordering::Release);
-            self.inner.count.fetch_sub(1, Ordering::Release);
+            let left = self.inner.count.fetch_sub(1, Ordering::Release) - 1;
+            drop(s);
+            if left == 0 {
+                // Walks stop once the count is zero, so the snapshot would keep its references
+                // forever: release them now (dropped after the lock, a Drop may re-enter).
+                let stale = lock(&self.inner.snapshot)
+                    .as_mut()
+                    .map(|snap| std::mem::take(&mut snap.sources));
+                drop(stale);
+            }
         }
         removed
     }
