@@ -1,1 +1,3 @@
 //! placeholder
+mod loom;
+pub mod rpal;
