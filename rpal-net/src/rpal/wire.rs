@@ -348,7 +348,10 @@ fn decode_accept(b: &mut Body<'_>) -> Result<Accept, WireError> {
     check_version(a.version)?;
     check_flags(a.flags)?;
     check_capacity(a.capacity)?;
-    if a.region_len == 0 || a.region_len % PAGE != 0 || a.region_len > MAX_REGION_LEN as u64 {
+    if a.region_len == 0
+        || !a.region_len.is_multiple_of(PAGE)
+        || a.region_len > MAX_REGION_LEN as u64
+    {
         return Err(bad(
             "region_len",
             a.region_len,
@@ -357,7 +360,9 @@ fn decode_accept(b: &mut Body<'_>) -> Result<Accept, WireError> {
     }
     let ring = ring_len(a.capacity.into()) as u64;
     for (off, name) in a.offsets.iter().zip(["ring0_offset", "ring1_offset"]) {
-        if off % LINE as u64 != 0 || off.checked_add(ring).map_or(true, |end| end > a.region_len) {
+        if !off.is_multiple_of(LINE as u64)
+            || off.checked_add(ring).is_none_or(|end| end > a.region_len)
+        {
             return Err(bad(
                 name,
                 *off,

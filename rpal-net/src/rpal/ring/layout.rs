@@ -112,7 +112,7 @@ const _: () = {
     assert!(offset_of!(RingHeader, producer_waiting) == 4 * LINE);
     assert!(size_of::<Identity>() == 24);
     assert!(MIN_CAPACITY.is_power_of_two() && MAX_CAPACITY.is_power_of_two());
-    assert!(HEADER_LEN % LINE == 0);
+    assert!(HEADER_LEN.is_multiple_of(LINE));
 };
 
 impl RingHeader {
@@ -169,7 +169,7 @@ impl RingHeader {
 
 impl RingHeader {
     /// A header on the heap (for the loom models, whose atomics cannot live in a mapping).
-    #[cfg(loom)]
+    #[cfg(all(test, loom))]
     pub(crate) fn new_boxed(capacity: u64) -> Box<RingHeader> {
         let line = || Line(AtomicU32::new(0));
         let h = Box::new(RingHeader {

@@ -117,7 +117,10 @@ fn region_slice(
     len: usize,
 ) -> Result<NonNull<u8>, RingError> {
     let end = offset.checked_add(len);
-    if end.map_or(true, |e| e > region.len()) || offset % layout::LINE != 0 || len < HEADER_LEN {
+    if end.is_none_or(|e| e > region.len())
+        || !offset.is_multiple_of(layout::LINE)
+        || len < HEADER_LEN
+    {
         return Err(RingError::corrupt(
             Field::Length,
             offset as u64,
@@ -183,7 +186,7 @@ impl RingRef {
     /// writable, possibly shared with another process) until the returned view and everything
     /// made from it are dropped, unless `keep` guarantees that itself.
     unsafe fn attach(base: NonNull<u8>, len: usize, keep: Keep) -> Result<Self, RingError> {
-        if (base.as_ptr() as usize) % layout::LINE != 0 || len < HEADER_LEN {
+        if !(base.as_ptr() as usize).is_multiple_of(layout::LINE) || len < HEADER_LEN {
             return Err(RingError::corrupt(
                 Field::Length,
                 len as u64,

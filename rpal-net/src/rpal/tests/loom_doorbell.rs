@@ -116,3 +116,35 @@ fn loom_doorbell_close_wakes_reader() {
         t.join().unwrap();
     });
 }
+
+/// Negative control: the same handshake without the two SeqCst fences loses a wake-up, and loom
+/// finds it (the sleeper deadlocks). This shows the models above can fail.
+#[test]
+#[should_panic(expected = "deadlock")]
+fn loom_doorbell_negative_control_without_fences() {
+    use crate::loom::sync::atomic::{AtomicU32, AtomicU64};
+    use crate::loom::sync::{Condvar, Mutex};
+    model(|| {
+        let data = Arc::new(AtomicU64::new(0));
+        let waiting = Arc::new(AtomicU32::new(0));
+        let bucket = Arc::new((Mutex::new(()), Condvar::new()));
+        let (d, w, b) = (data.clone(), waiting.clone(), bucket.clone());
+        let t = thread::spawn(move || {
+            d.store(1, Ordering::Release);
+            // Missing: fence(SeqCst).
+            if w.load(Ordering::Relaxed) != 0 && w.swap(0, Ordering::AcqRel) != 0 {
+                let _g = b.0.lock().unwrap();
+                b.1.notify_all();
+            }
+        });
+        waiting.store(1, Ordering::Relaxed);
+        // Missing: fence(SeqCst).
+        if data.load(Ordering::Acquire) == 0 {
+            let g = bucket.0.lock().unwrap();
+            if waiting.load(Ordering::Relaxed) == 1 {
+                drop(bucket.1.wait(g).unwrap());
+            }
+        }
+        t.join().unwrap();
+    });
+}

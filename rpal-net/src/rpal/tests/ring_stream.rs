@@ -355,7 +355,7 @@ fn random_scribbles_never_panic() {
         let mut sink = vec![0u8; CAP as usize];
         assert_eq!(c.read(&mut sink), Ok(CAP as usize));
         for step in 0..20 {
-            if rng.next() % 4 == 0 {
+            if rng.next().is_multiple_of(4) {
                 let v = match rng.next() % 4 {
                     0 => rng.next(),
                     1 => rng.next() % 3,
@@ -384,13 +384,9 @@ fn random_scribbles_never_panic() {
             let _ = p.writable_len();
             let _ = p.is_ready();
             let _ = p.is_peer_closed();
-            for res in [c.read(&mut buf[..n])] {
-                if let Ok(k) = res {
-                    assert!(buf[..k].iter().all(|&b| b == 0xAB), "round {round}");
-                }
-                if let Err(e) = res {
-                    corrupt += usize::from(e.is_corrupt());
-                }
+            match c.read(&mut buf[..n]) {
+                Ok(k) => assert!(buf[..k].iter().all(|&b| b == 0xAB), "round {round}"),
+                Err(e) => corrupt += usize::from(e.is_corrupt()),
             }
             let _ = c.is_ready();
             if let Ok(mut s) = c.peek() {
@@ -505,7 +501,7 @@ fn doorbell_fast_path_and_states() {
     // Nobody parked: no syscall.
     for _ in 0..1000 {
         p.write(&[1]).unwrap();
-        assert_eq!(ring.notify_if_waiting().unwrap(), false);
+        assert!(!ring.notify_if_waiting().unwrap());
         c.read(&mut [0]).unwrap();
     }
     assert_eq!(ring.stats().rings, 0);
@@ -519,7 +515,7 @@ fn doorbell_fast_path_and_states() {
     assert!(!wait.prepare_wait(|| c.is_ready()));
     assert!(wait.is_parked());
     p.write(&[1]).unwrap();
-    assert_eq!(ring.notify_if_waiting().unwrap(), true);
+    assert!(ring.notify_if_waiting().unwrap());
     assert!(!wait.is_parked());
     assert_eq!(wait.futex_wait(None).unwrap(), WaitOutcome::NotParked);
     // Parked with nobody notifying: times out.
