@@ -115,7 +115,7 @@ impl Consumer {
             return Ok(());
         }
         let avail = tail.wrapping_sub(self.head);
-        if avail < self.tail - self.head {
+        if avail < self.tail.wrapping_sub(self.head) {
             return self.fail(RingError::corrupt(
                 Field::Tail,
                 tail,
@@ -144,12 +144,12 @@ impl Consumer {
         if self.closed {
             return Err(RingError::Closed);
         }
-        let cached = (self.tail - self.head) as usize;
+        let cached = (self.tail.wrapping_sub(self.head)) as usize;
         if cached >= want.max(1) {
             return Ok(cached);
         }
         self.refresh_tail()?;
-        let avail = (self.tail - self.head) as usize;
+        let avail = (self.tail.wrapping_sub(self.head)) as usize;
         if avail > 0 {
             return Ok(avail);
         }
@@ -167,7 +167,7 @@ impl Consumer {
             (1, None) => {
                 self.refresh_tail()?;
                 self.eof_tail = Some(self.tail);
-                Ok((self.tail - self.head) as usize)
+                Ok((self.tail.wrapping_sub(self.head)) as usize)
             }
             (1, Some(_)) => Ok(0),
             (v, _) => self.fail(RingError::corrupt(
@@ -181,7 +181,7 @@ impl Consumer {
 
     /// Marks `n` lent bytes as read and publishes `head` (Release): the producer may reuse them.
     fn release(&mut self, n: usize) {
-        self.head += n as u64;
+        self.head = self.head.wrapping_add(n as u64);
         self.ring
             .header()
             .cons
@@ -246,9 +246,9 @@ impl Consumer {
     /// If `n` is more than the bytes known to be published (a caller bug).
     pub fn consume(&mut self, n: usize) {
         assert!(
-            n as u64 <= self.tail - self.head,
+            n as u64 <= self.tail.wrapping_sub(self.head),
             "consume({n}) beyond the {} published bytes",
-            self.tail - self.head
+            self.tail.wrapping_sub(self.head)
         );
         if n > 0 {
             self.release(n);
@@ -330,7 +330,7 @@ impl ReadSlices<'_> {
         let [(p0, n0), (p1, n1)] = self
             .consumer
             .ring
-            .raw_slices(self.start + self.consumed as u64, self.len());
+            .raw_slices(self.start.wrapping_add(self.consumed as u64), self.len());
         // SAFETY: the pieces cover unreleased published bytes inside the data area (see
         // Consumer::lend); the guard holds the consumer's `&mut`, so `head` cannot move while the
         // slices (borrowing the guard) live.

@@ -5,9 +5,10 @@
 //!
 //! # Protocol
 //!
-//! `head` and `tail` are free-running `u64` byte counters (they never wrap in practice: 2^64 bytes
-//! is centuries at memory bandwidth); byte `i` lives at `data[i % capacity]`, capacity a power of
-//! two. The bytes in `[head, tail)` belong to the consumer, the rest of the data area to the
+//! `head` and `tail` are free-running `u64` byte counters; byte `i` lives at `data[i % capacity]`,
+//! capacity a power of two. A fresh ring starts both at 0, so they would take centuries to wrap,
+//! but a peer may hand over any starting value: all index arithmetic is modulo 2^64 (wrapping),
+//! and "a <= b" below means `b.wrapping_sub(a)` is small. The bytes in `[head, tail)` belong to the consumer, the rest of the data area to the
 //! producer:
 //!
 //! * the producer copies into its free space, then stores `tail` with Release (publish);

@@ -101,7 +101,7 @@ impl Producer {
 
     /// Bytes copied in but not yet published.
     pub fn unpublished_len(&self) -> usize {
-        (self.tail - self.published) as usize
+        (self.tail.wrapping_sub(self.published)) as usize
     }
 
     /// A doorbell on the consumer's parking word: ring it
@@ -131,7 +131,7 @@ impl Producer {
     }
 
     fn room(&self) -> usize {
-        (self.ring.capacity() - (self.tail - self.head)) as usize
+        (self.ring.capacity() - (self.tail.wrapping_sub(self.head))) as usize
     }
 
     /// Reloads and validates the consumer's `head` and `reader_closed`.
@@ -139,7 +139,7 @@ impl Producer {
         let h = self.ring.header();
         let head = h.cons.0.head.load(Ordering::Acquire);
         // The consumer can only release what we published: last head <= head <= published.
-        if head.wrapping_sub(self.head) > self.published - self.head {
+        if head.wrapping_sub(self.head) > self.published.wrapping_sub(self.head) {
             let e = RingError::corrupt(
                 Field::Head,
                 head,
@@ -186,7 +186,7 @@ impl Producer {
         // SAFETY: [tail, tail + n) is inside [tail, head + capacity), the producer's free space
         // (head validated <= published <= tail); n <= capacity.
         unsafe { self.ring.copy_in(self.tail, &buf[..n]) };
-        self.tail += n as u64;
+        self.tail = self.tail.wrapping_add(n as u64);
         Ok(n)
     }
 

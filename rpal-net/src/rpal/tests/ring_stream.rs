@@ -98,6 +98,50 @@ fn sizes_across_wrap_with_checksums() {
     assert_eq!(c.read(&mut out), Err(RingError::WouldBlock));
 }
 
+/// A peer may start the indices anywhere: streaming across the 2^64 wrap must work.
+#[test]
+fn indices_wrap_around_u64() {
+    let l = RegionLayout::new(CAP).unwrap();
+    let region = Arc::new(SharedRegion::create(l.region_len, None).unwrap());
+    init_ring(&region, 0, l.ring_len, CAP).unwrap();
+    let h = header(&region, 0);
+    let start = u64::MAX - 5000;
+    h.prod
+        .0
+        .tail
+        .store(start, std::sync::atomic::Ordering::Relaxed);
+    h.cons
+        .0
+        .head
+        .store(start, std::sync::atomic::Ordering::Relaxed);
+    let mut p = Producer::new(&region, 0, l.ring_len).unwrap();
+    let mut c = Consumer::new(&region, 0, l.ring_len).unwrap();
+    let mut rng = XorShift(3);
+    let (mut sent, mut recvd) = (Sum::new(), Sum::new());
+    let mut buf = vec![0u8; 3000];
+    let mut out = vec![0u8; 1700];
+    for _ in 0..20 {
+        rng.fill(&mut buf);
+        let n = p.write(&buf).unwrap();
+        sent.add(&buf[..n]);
+        let mut left = n;
+        while left > 0 {
+            let k = c.read(&mut out).unwrap();
+            recvd.add(&out[..k]);
+            left -= k;
+        }
+        let mut s = c.peek().map(|s| s.len()).unwrap_or(0);
+        assert_eq!(s, 0);
+        s += p.writable_len().unwrap();
+        assert_eq!(s, CAP as usize);
+    }
+    assert_eq!(sent, recvd);
+    assert!(
+        h.prod.0.tail.load(std::sync::atomic::Ordering::Relaxed) < start,
+        "wrapped"
+    );
+}
+
 #[test]
 fn full_empty_close() {
     let (_r, _l, mut p, mut c) = ring0(CAP);
