@@ -52,6 +52,12 @@ use std::time::Duration;
 use crate::loom::sync::atomic::{fence, AtomicU32, Ordering};
 use crate::rpal::ring::Keep;
 
+/// Parking word value: the waiter is running (or was already notified).
+const RUNNING: u32 = 0;
+/// Parking word value: the waiter is (about to be) asleep and must be woken. Also the value the
+/// futex wait compares against.
+const PARKED: u32 = 1;
+
 /// How the notifier wakes a sleeping waiter.
 #[derive(Debug)]
 pub enum Wake {
@@ -173,11 +179,11 @@ impl Doorbell {
         fence(Ordering::SeqCst);
         self.count(|s| s.notify_checks += 1);
         // N3, read-only fast path.
-        if self.word().load(Ordering::Relaxed) == 0 {
+        if self.word().load(Ordering::Relaxed) == RUNNING {
             return Ok(false);
         }
         // Claim the wake-up: only one notifier per word, but the waiter may be cancelling.
-        if self.word().swap(0, Ordering::AcqRel) == 0 {
+        if self.word().swap(RUNNING, Ordering::AcqRel) == RUNNING {
             return Ok(false);
         }
         self.count(|s| s.rings += 1);
@@ -197,11 +203,11 @@ impl Doorbell {
     pub fn prepare_wait(&self, recheck: impl FnOnce() -> bool) -> bool {
         self.count(|s| s.waits_prepared += 1);
         // W1
-        self.word().store(1, Ordering::Relaxed);
+        self.word().store(PARKED, Ordering::Relaxed);
         // W2: orders W1 before the re-check's loads (W3); pairs with the notifier's fence.
         fence(Ordering::SeqCst);
         if recheck() {
-            self.word().store(0, Ordering::Relaxed);
+            self.word().store(RUNNING, Ordering::Relaxed);
             self.count(|s| s.waits_skipped += 1);
             return true;
         }
@@ -212,12 +218,12 @@ impl Doorbell {
     /// after all (timeout, cancelled future, woken for another reason). A notification racing
     /// with this becomes a spurious wake-up.
     pub fn cancel_wait(&self) {
-        self.word().store(0, Ordering::Relaxed);
+        self.word().store(RUNNING, Ordering::Relaxed);
     }
 
     /// True while the word still says "parked" (nobody has notified since `prepare_wait`).
     pub fn is_parked(&self) -> bool {
-        self.word().load(Ordering::Acquire) != 0
+        self.word().load(Ordering::Acquire) != RUNNING
     }
 
     /// Waiter side: sleeps in the kernel until notified, after [`prepare_wait`](Self::prepare_wait)
@@ -229,7 +235,7 @@ impl Doorbell {
     /// (asserted in debug builds) and returned as is in release builds.
     pub fn futex_wait(&self, timeout: Option<Duration>) -> io::Result<WaitOutcome> {
         self.count(|s| s.futex_waits += 1);
-        futex::wait(self.word(), 1, timeout)
+        futex::wait(self.word(), PARKED, timeout)
     }
 }
 

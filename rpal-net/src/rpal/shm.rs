@@ -25,7 +25,7 @@ const REQUIRED_SEALS: libc::c_int = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | li
 /// Seals that would make our writable shared mapping fail or stop being writable.
 const FORBIDDEN_SEALS: libc::c_int = libc::F_SEAL_WRITE | libc::F_SEAL_FUTURE_WRITE;
 
-/// Name shown in /proc/<pid>/fd and /proc/<pid>/maps.
+/// Name shown in `/proc/<pid>/fd` and `/proc/<pid>/maps`.
 const MEMFD_NAME: &CStr = c"rpal-ring";
 
 /// A sealed memfd mapped read-write and shared; unmapped on drop.

@@ -29,7 +29,7 @@
 //! reloads `head`, so at the latest when the ring looks full).
 //!
 //! Waiting is not part of the ring: an endpoint that gets [`RingError::WouldBlock`] parks on a
-//! [`Doorbell`](crate::rpal::doorbell::Doorbell) obtained from it, using
+//! [`Doorbell`] obtained from it, using
 //! [`Consumer::is_ready`]/[`Producer::is_ready`] as the re-check.
 //!
 //! # Failure model: the peer is untrusted
