@@ -17,6 +17,13 @@ use crate::rpal::shm::SharedRegion;
 /// in place. Dropping the consumer sets `reader_closed`, so the producer's writes fail with
 /// [`RingError::PeerClosed`]; it does not ring a doorbell: the owner should
 /// [`close`](Self::close) and then notify the room doorbell.
+///
+/// `Send` but not `Sync`: one thread at a time owns the reading end.
+///
+/// ```compile_fail
+/// fn is_sync<T: Sync>() {}
+/// is_sync::<rpal_net::rpal::ring::Consumer>();
+/// ```
 #[derive(Debug)]
 pub struct Consumer {
     ring: RingRef,

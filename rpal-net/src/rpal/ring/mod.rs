@@ -353,3 +353,15 @@ impl RingRef {
     #[inline(always)]
     fn shadow_read(&self, _off: usize, _n: usize) {}
 }
+
+/// Compile-time check: endpoints, doorbells and regions can move to another thread.
+#[allow(dead_code)]
+fn _ensure_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Producer>();
+    is_send::<Consumer>();
+    is_send::<Doorbell>();
+    is_send::<SharedRegion>();
+    fn is_sync<T: Sync>() {}
+    is_sync::<SharedRegion>();
+}

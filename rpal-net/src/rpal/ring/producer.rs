@@ -16,6 +16,13 @@ use crate::rpal::shm::SharedRegion;
 /// [`publish`](Self::publish); [`write`](Self::write) does both. Dropping the producer publishes
 /// and closes (the consumer then reads end of stream), but does not ring a doorbell: the owner
 /// should [`close`](Self::close) and then notify the data doorbell.
+///
+/// `Send` but not `Sync`: one thread at a time owns the writing end.
+///
+/// ```compile_fail
+/// fn is_sync<T: Sync>() {}
+/// is_sync::<rpal_net::rpal::ring::Producer>();
+/// ```
 #[derive(Debug)]
 pub struct Producer {
     ring: RingRef,

@@ -8,4 +8,10 @@ mod loom_doorbell;
 #[cfg(loom)]
 mod loom_ring;
 #[cfg(not(loom))]
+mod ring_corrupt;
+#[cfg(not(loom))]
+mod ring_latency;
+#[cfg(not(loom))]
 mod ring_stream;
+#[cfg(not(loom))]
+mod support;
