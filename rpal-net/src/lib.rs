@@ -35,6 +35,8 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod evented;
+mod loom;
+pub mod rpal;
 pub mod tcp;
 pub mod unix;
 
