@@ -40,5 +40,6 @@ pub mod rpal;
 pub mod tcp;
 pub mod unix;
 
+pub use rpal::{RpalConfig, RpalListener, RpalStream};
 pub use tcp::{TcpListener, TcpStream};
 pub use unix::{UnixListener, UnixStream};

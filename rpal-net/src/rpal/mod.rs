@@ -32,11 +32,22 @@
 //! * No wake-up is lost: the park handshake is a Dekker pair of SeqCst fences, checked with loom
 //!   ([`doorbell`]).
 
+mod config;
 pub mod doorbell;
 pub mod error;
+mod listener;
 pub mod ring;
 pub mod shm;
+mod split;
+mod stream;
 pub mod wire;
+
+pub use config::{
+    RpalConfig, DEFAULT_DETECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_RING_CAPACITY,
+};
+pub use listener::RpalListener;
+pub use split::{RpalReadHalf, RpalWriteHalf};
+pub use stream::{RpalStats, RpalStream};
 
 #[cfg(test)]
 mod tests;
