@@ -33,14 +33,14 @@ fn child_entry() {
         let stream = match role.as_str() {
             "client-writer" | "client-idle" => {
                 // The parent accepts only after this line, so say it before connecting.
-                println!("READY");
+                println!("\nRPAL-CHILD-READY");
                 let s = RpalStream::connect(path.as_str()).await.expect("child connect");
                 assert!(s.is_shared_memory());
                 s
             }
             "server-writer" | "server-idle" => {
                 let l = RpalListener::bind(path.as_str()).expect("child bind");
-                println!("READY");
+                println!("\nRPAL-CHILD-READY");
                 let (s, _) = l.accept().await.expect("child accept");
                 assert!(s.is_shared_memory());
                 s
@@ -86,7 +86,7 @@ impl ChildGuard {
             line.clear();
             let n = out.read_line(&mut line).unwrap();
             assert!(n > 0, "child {role} exited before READY");
-            if line.trim() == "READY" {
+            if line.contains("RPAL-CHILD-READY") {
                 break;
             }
         }
@@ -168,10 +168,8 @@ async fn write_until_error<S: futures::AsyncWrite + Unpin>(s: &mut S, what: &str
 
 /// After a crash, the listener still serves a fresh client over shared memory.
 async fn listener_still_serves(listener: &RpalListener, path: &SockPath) {
-    let mut c = within("connect after crash", RpalStream::connect(path.path()))
-        .await
-        .unwrap();
-    let (mut s, _) = within("accept after crash", listener.accept()).await.unwrap();
+    let (mut c, mut s) =
+        support::connect_accept(listener, path.path(), &rpal_net::RpalConfig::default()).await;
     assert!(c.is_shared_memory() && s.is_shared_memory());
     c.write_all(b"still alive").await.unwrap();
     c.close().await.unwrap();

@@ -282,10 +282,8 @@ fn try_read_would_block_then_data_then_eof() {
         rt.block_on(async {
             let path = SockPath::new("rt-try");
             let listener = RpalListener::bind(path.path()).unwrap();
-            let mut c = within("connect", RpalStream::connect(path.path()))
-                .await
-                .unwrap();
-            let (mut s, _) = within("accept", listener.accept()).await.unwrap();
+            let (mut c, mut s) =
+                support::connect_accept(&listener, path.path(), &RpalConfig::default()).await;
             let mut buf = [0u8; 16];
             let e = s.try_read(&mut buf).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
@@ -334,10 +332,8 @@ fn split_halves_on_different_tasks_and_workers() {
         rt.block_on(async {
             let path = SockPath::new("rt-split");
             let listener = RpalListener::bind(path.path()).unwrap();
-            let c = within("connect", RpalStream::connect(path.path()))
-                .await
-                .unwrap();
-            let (s, _) = within("accept", listener.accept()).await.unwrap();
+            let (c, s) =
+                support::connect_accept(&listener, path.path(), &RpalConfig::default()).await;
             let (mut cr, mut cw) = c.into_split();
             let (mut sr, mut sw) = s.into_split();
             let up = pattern(LEN, 11);
@@ -402,10 +398,8 @@ fn drop_without_close_then_more_clients() {
             let path = SockPath::new("rt-drop");
             let listener = RpalListener::bind(path.path()).unwrap();
             for i in 0..20u8 {
-                let mut c = within("connect", RpalStream::connect(path.path()))
-                    .await
-                    .unwrap();
-                let (mut s, _) = within("accept", listener.accept()).await.unwrap();
+                let (mut c, mut s) =
+                    support::connect_accept(&listener, path.path(), &RpalConfig::default()).await;
                 c.write_all(&[i; 10]).await.unwrap();
                 drop(c);
                 let mut got = Vec::new();

@@ -217,3 +217,23 @@ pub fn uid() -> u32 {
     // SAFETY: getuid has no arguments and cannot fail.
     unsafe { libc::getuid() }
 }
+
+/// Connects a client to `listener` at `path` and accepts it, both at once (the handshake needs
+/// both sides polled). Returns (client, server).
+pub async fn connect_accept(
+    listener: &rpal_net::RpalListener,
+    path: &Path,
+    cfg: &rpal_net::RpalConfig,
+) -> (rpal_net::RpalStream, rpal_net::RpalStream) {
+    let (c, s) = within(
+        "connect + accept",
+        futures::future::join(
+            rpal_net::RpalStream::connect_with(path, cfg),
+            listener.accept(),
+        ),
+    )
+    .await;
+    let c = c.unwrap_or_else(|e| panic!("connect: {e} ({:?})", e.kind()));
+    let (s, _) = s.unwrap_or_else(|e| panic!("accept: {e} ({:?})", e.kind()));
+    (c, s)
+}
