@@ -41,15 +41,27 @@ fn tool(name: &str) -> bool {
     found
 }
 
+/// A running server, killed and reaped on drop (also when an assertion fails).
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the server with `args` and returns it with the line it printed after "serving on ".
-fn start(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(echo_bin())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start echo");
-    let out = child.stdout.take().expect("stdout");
+fn start(args: &[&str]) -> (Server, String) {
+    let mut server = Server(
+        Command::new(echo_bin())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start echo"),
+    );
+    let out = server.0.stdout.take().expect("stdout");
     let mut lines = BufReader::new(out).lines();
     loop {
         let line = lines
@@ -57,7 +69,7 @@ fn start(args: &[&str]) -> (Child, String) {
             .expect("echo exited before serving")
             .expect("read echo stdout");
         if let Some(at) = line.strip_prefix("echo: serving on ") {
-            return (child, at.to_owned());
+            return (server, at.to_owned());
         }
     }
 }
@@ -94,7 +106,7 @@ fn payload() -> Vec<u8> {
 
 #[test]
 fn tcp_echo_serves_nc_and_socat() {
-    let (mut server, addr) = start(&["127.0.0.1:0"]);
+    let (_server, addr) = start(&["127.0.0.1:0"]);
     let port = addr.rsplit(':').next().expect("port").to_owned();
     let data = payload();
     if tool("nc") {
@@ -119,8 +131,6 @@ fn tcp_echo_serves_nc_and_socat() {
             data.len()
         );
     }
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 #[test]
@@ -130,7 +140,7 @@ fn unix_echo_serves_socat() {
     }
     let path = std::env::temp_dir().join(format!("rpal-echo-test-{}.sock", std::process::id()));
     let p = path.to_str().expect("utf-8 temp path");
-    let (mut server, _) = start(&["--unix", p]);
+    let (server, _) = start(&["--unix", p]);
     let data = payload();
     let got = client(
         "socat",
@@ -143,8 +153,7 @@ fn unix_echo_serves_socat() {
         got.len(),
         data.len()
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let _ = std::fs::remove_file(&path);
 }
 
