@@ -61,10 +61,16 @@ fn arg<T: std::str::FromStr>(i: usize, default: T, name: &str) -> io::Result<T> 
     }
 }
 
-async fn within<T>(what: &str, f: impl std::future::Future<Output = io::Result<T>>) -> io::Result<T> {
-    rpal_rt::time::timeout(STEP_LIMIT, f)
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("{what}: no answer in {STEP_LIMIT:?}")))?
+async fn within<T>(
+    what: &str,
+    f: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    rpal_rt::time::timeout(STEP_LIMIT, f).await.map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{what}: no answer in {STEP_LIMIT:?}"),
+        )
+    })?
 }
 
 fn main() -> io::Result<()> {
@@ -76,7 +82,11 @@ fn main() -> io::Result<()> {
         let mut s = within("connect", RpalStream::connect(path.as_str())).await?;
         println!(
             "rpal_echo_client: connected to {path} over {}",
-            if s.is_shared_memory() { "shared memory" } else { "a plain Unix socket (fallback)" }
+            if s.is_shared_memory() {
+                "shared memory"
+            } else {
+                "a plain Unix socket (fallback)"
+            }
         );
         let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
             .map_err(|e| io::Error::other(e.to_string()))?;
@@ -93,7 +103,9 @@ fn main() -> io::Result<()> {
             .await?;
             let rtt = t.elapsed().as_nanos() as u64;
             if back != msg {
-                return Err(bad(format!("message {seq}: echo differs from what was sent")));
+                return Err(bad(format!(
+                    "message {seq}: echo differs from what was sent"
+                )));
             }
             let carried = u64::from_le_bytes(back[size - 8..].try_into().unwrap_or_default());
             if carried != fnv64(&back[..size - 8]) {

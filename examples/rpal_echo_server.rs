@@ -36,7 +36,11 @@ async fn echo(mut s: RpalStream) -> io::Result<u64> {
 }
 
 fn main() -> io::Result<()> {
-    let path = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| DEFAULT_PATH.into()));
+    let path = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| DEFAULT_PATH.into()),
+    );
     // A socket file left by an earlier run would make bind fail with AddrInUse.
     if let Ok(meta) = std::fs::symlink_metadata(&path) {
         if meta.file_type().is_socket() {
@@ -44,7 +48,10 @@ fn main() -> io::Result<()> {
         } else {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                format!("{} exists and is not a socket; pick another path", path.display()),
+                format!(
+                    "{} exists and is not a socket; pick another path",
+                    path.display()
+                ),
             ));
         }
     }
@@ -61,7 +68,11 @@ fn main() -> io::Result<()> {
             };
             println!(
                 "client {who}: {}",
-                if shm { "shared memory" } else { "plain Unix socket (fallback)" }
+                if shm {
+                    "shared memory"
+                } else {
+                    "plain Unix socket (fallback)"
+                }
             );
             rpal_rt::spawn(async move {
                 match echo(stream).await {
@@ -70,7 +81,10 @@ fn main() -> io::Result<()> {
                 }
             });
             if listener.rejected_handshakes() > 0 {
-                eprintln!("rejected handshakes so far: {}", listener.rejected_handshakes());
+                eprintln!(
+                    "rejected handshakes so far: {}",
+                    listener.rejected_handshakes()
+                );
             }
         }
     })

@@ -103,7 +103,8 @@ impl Hostile {
     /// Connects and performs the handshake (blocking; run it off the runtime's thread).
     fn connect(path: &std::path::Path) -> Hostile {
         let sock = StdUnixStream::connect(path).unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         let mine = [eventfd(), eventfd()];
         let h = hello(CAP);
         let n = send_with_fds(sock.as_fd(), &h, &[mine[0].as_fd(), mine[1].as_fd()]).unwrap();
@@ -164,7 +165,8 @@ impl Hostile {
                 bytes.len(),
             )
         };
-        self.tail0().store(tail + bytes.len() as u64, Ordering::Release);
+        self.tail0()
+            .store(tail + bytes.len() as u64, Ordering::Release);
         ring_eventfd(&self.server_data);
     }
 }
@@ -174,7 +176,10 @@ async fn hostile_pair(listener: &RpalListener, path: &SockPath) -> (Hostile, Rpa
     let p = path.path().to_path_buf();
     let (h, s) = within(
         "hostile handshake",
-        futures::future::join(rpal_rt::spawn_blocking(move || Hostile::connect(&p)), listener.accept()),
+        futures::future::join(
+            rpal_rt::spawn_blocking(move || Hostile::connect(&p)),
+            listener.accept(),
+        ),
     )
     .await;
     let (s, _) = s.unwrap();
@@ -199,7 +204,9 @@ async fn still_serves(listener: &RpalListener, path: &SockPath) {
     c.write_all(b"good client").await.unwrap();
     c.close().await.unwrap();
     let mut got = Vec::new();
-    within("good client read", s.read_to_end(&mut got)).await.unwrap();
+    within("good client read", s.read_to_end(&mut got))
+        .await
+        .unwrap();
     assert_eq!(got, b"good client");
 }
 
@@ -243,7 +250,9 @@ fn tail_moving_backwards_resets_the_reader() {
             let (h, mut s) = hostile_pair(&l, &path).await;
             h.publish(&[7u8; 100]);
             let mut buf = [0u8; 100];
-            within("honest bytes", s.read_exact(&mut buf)).await.unwrap();
+            within("honest bytes", s.read_exact(&mut buf))
+                .await
+                .unwrap();
             assert_eq!(buf, [7u8; 100]);
             h.tail0().store(50, Ordering::Release);
             ring_eventfd(&h.server_data);
@@ -346,8 +355,12 @@ fn random_garbage_in_the_headers_never_panics_or_hangs() {
                     let v = rng.next();
                     match rng.next() % 3 {
                         0 => h.word64(ring, line).store(v, Ordering::Release),
-                        1 => h.flag32(ring, line.min(2)).store(v as u32, Ordering::Release),
-                        _ => h.word64(ring, line).store(v % (4 * u64::from(CAP)), Ordering::Release),
+                        1 => h
+                            .flag32(ring, line.min(2))
+                            .store(v as u32, Ordering::Release),
+                        _ => h
+                            .word64(ring, line)
+                            .store(v % (4 * u64::from(CAP)), Ordering::Release),
                     }
                     ring_eventfd(&h.server_data);
                     ring_eventfd(&h.server_room);
@@ -364,7 +377,10 @@ fn random_garbage_in_the_headers_never_panics_or_hangs() {
                 assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
             }
             assert!(
-                matches!(we.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe),
+                matches!(
+                    we.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                ),
                 "{we}"
             );
             still_serves(&l, &path).await;
@@ -432,19 +448,44 @@ fn bad_handshakes_are_counted_and_never_fail_accept() {
         let accept_frame = Frame::Accept(good_accept().1).to_bytes();
         // (name, bytes, fds, stall)
         let cases: Vec<(&str, Vec<u8>, Vec<OwnedFd>, bool)> = vec![
-            ("version 2", hello_with(|b| b[8] = 2), vec![eventfd(), eventfd()], false),
+            (
+                "version 2",
+                hello_with(|b| b[8] = 2),
+                vec![eventfd(), eventfd()],
+                false,
+            ),
             ("truncated header", b"RPAL\x01\x00".to_vec(), vec![], false),
             ("truncated body", hello(CAP)[..13].to_vec(), vec![], false),
             ("oversized body", hello_with(|b| b[6] = 200), vec![], false),
             ("unknown kind", hello_with(|b| b[4] = 9), vec![], false),
             ("reserved byte", hello_with(|b| b[5] = 1), vec![], false),
-            ("capacity 3000", hello_with(|b| b[12..16].copy_from_slice(&3000u32.to_le_bytes())), vec![eventfd(), eventfd()], false),
-            ("pid 0", hello_with(|b| b[16..20].copy_from_slice(&0u32.to_le_bytes())), vec![eventfd(), eventfd()], false),
+            (
+                "capacity 3000",
+                hello_with(|b| b[12..16].copy_from_slice(&3000u32.to_le_bytes())),
+                vec![eventfd(), eventfd()],
+                false,
+            ),
+            (
+                "pid 0",
+                hello_with(|b| b[16..20].copy_from_slice(&0u32.to_le_bytes())),
+                vec![eventfd(), eventfd()],
+                false,
+            ),
             ("no descriptors", hello(CAP), vec![], false),
             ("one descriptor", hello(CAP), vec![eventfd()], false),
-            ("five descriptors", hello(CAP), (0..5).map(|_| eventfd()).collect(), false),
+            (
+                "five descriptors",
+                hello(CAP),
+                (0..5).map(|_| eventfd()).collect(),
+                false,
+            ),
             ("pipes, not eventfds", hello(CAP), pipe().into(), false),
-            ("no eventfd flag", hello_with(|b| b[10] = 0), vec![eventfd(), eventfd()], false),
+            (
+                "no eventfd flag",
+                hello_with(|b| b[10] = 0),
+                vec![eventfd(), eventfd()],
+                false,
+            ),
             ("client sends Accept", accept_frame, vec![], false),
             ("stall after magic", b"RPAL\x01".to_vec(), vec![], true),
         ];
@@ -470,7 +511,11 @@ fn bad_handshakes_are_counted_and_never_fail_accept() {
             rpal_rt::time::sleep(Duration::from_millis(10)).await;
             waited += 1;
         }
-        assert_eq!(l.rejected_handshakes(), n, "every bad handshake counted exactly once");
+        assert_eq!(
+            l.rejected_handshakes(),
+            n,
+            "every bad handshake counted exactly once"
+        );
         assert!(
             futures::FutureExt::now_or_never(accepted.next()).is_none(),
             "no bad client was handed to the application"
@@ -489,7 +534,9 @@ fn bad_handshakes_are_counted_and_never_fail_accept() {
         assert_eq!(l.rejected_handshakes(), n);
 
         // And a good client still gets shared memory.
-        let c = within("good connect", RpalStream::connect(path.path())).await.unwrap();
+        let c = within("good connect", RpalStream::connect(path.path()))
+            .await
+            .unwrap();
         let s = within("good accepted", accepted.next()).await.unwrap();
         assert!(c.is_shared_memory() && s.is_shared_memory());
     });
@@ -577,7 +624,10 @@ async fn connect_must_fail(path: &SockPath, what: &str) {
     let cfg = RpalConfig::default().ring_capacity(CAP as usize);
     let r = within(what, RpalStream::connect_with(path.path(), &cfg)).await;
     match r {
-        Ok(s) => panic!("{what}: connect succeeded (shared memory: {})", s.is_shared_memory()),
+        Ok(s) => panic!(
+            "{what}: connect succeeded (shared memory: {})",
+            s.is_shared_memory()
+        ),
         Err(e) => eprintln!("{what}: {:?}: {e}", e.kind()),
     }
 }
@@ -693,8 +743,13 @@ fn reject_makes_the_client_fall_back_to_a_working_plain_stream() {
             let mut fds = Vec::new();
             assert!(matches!(read_frame(&s, &mut fds).unwrap(), Frame::Hello(_)));
             drop(fds);
-            (&s).write_all(&Frame::Reject(Reject { reason: RejectReason::Resources }).to_bytes())
-                .unwrap();
+            (&s).write_all(
+                &Frame::Reject(Reject {
+                    reason: RejectReason::Resources,
+                })
+                .to_bytes(),
+            )
+            .unwrap();
             // Then plain echo.
             let mut buf = [0u8; 1024];
             loop {
@@ -705,7 +760,9 @@ fn reject_makes_the_client_fall_back_to_a_working_plain_stream() {
                 (&s).write_all(&buf[..n]).unwrap();
             }
         });
-        let mut c = within("connect", RpalStream::connect(path.path())).await.unwrap();
+        let mut c = within("connect", RpalStream::connect(path.path()))
+            .await
+            .unwrap();
         assert!(!c.is_shared_memory());
         c.write_all(b"over the socket").await.unwrap();
         let mut back = [0u8; 15];

@@ -18,7 +18,10 @@ use support::{pattern, within, SockPath};
 
 /// Serves exactly one connection: optionally greets first, then echoes until end of stream.
 /// Returns whether the accepted stream was shared memory and how many bytes it echoed.
-fn serve_one(listener: RpalListener, greet: Option<&'static [u8]>) -> rpal_rt::JoinHandle<(bool, u64)> {
+fn serve_one(
+    listener: RpalListener,
+    greet: Option<&'static [u8]>,
+) -> rpal_rt::JoinHandle<(bool, u64)> {
     rpal_rt::spawn(async move {
         let (mut s, _) = listener.accept().await.expect("accept");
         let shm = s.is_shared_memory();
@@ -164,7 +167,11 @@ fn socat_client() {
 
 /// A Tokio client on its own thread and runtime; `greeted` makes it wait for the server's first
 /// line before it writes.
-fn tokio_client(path: std::path::PathBuf, payload: Vec<u8>, greeted: bool) -> std::thread::JoinHandle<Vec<u8>> {
+fn tokio_client(
+    path: std::path::PathBuf,
+    payload: Vec<u8>,
+    greeted: bool,
+) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -235,10 +242,15 @@ fn plain_and_rpal_clients_mixed() {
         });
         let mut plain = Vec::new();
         for i in 0..4u64 {
-            plain.push((i, tokio_client(path.path().to_path_buf(), pattern(50_000, i + 100), false)));
+            plain.push((
+                i,
+                tokio_client(path.path().to_path_buf(), pattern(50_000, i + 100), false),
+            ));
         }
         for i in 0..4u64 {
-            let c = within("connect", RpalStream::connect(path.path())).await.unwrap();
+            let c = within("connect", RpalStream::connect(path.path()))
+                .await
+                .unwrap();
             assert!(c.is_shared_memory());
             let data = pattern(70_000, i + 200);
             let (mut r, mut w) = c.into_split();
@@ -253,9 +265,12 @@ fn plain_and_rpal_clients_mixed() {
             assert!(back == data);
         }
         for (i, t) in plain {
-            let out = within("tokio client", rpal_rt::spawn_blocking(move || t.join().unwrap()))
-                .await
-                .unwrap();
+            let out = within(
+                "tokio client",
+                rpal_rt::spawn_blocking(move || t.join().unwrap()),
+            )
+            .await
+            .unwrap();
             assert!(out == pattern(50_000, i + 100), "plain client {i}");
         }
     });
@@ -272,7 +287,9 @@ fn listener_without_shared_memory_gives_plain_stream_to_rpal_client() {
             let cfg = RpalConfig::default().shared_memory(false);
             let listener = RpalListener::bind_with(path.path(), cfg).unwrap();
             let server = serve_one(listener, None);
-            let c = within("connect", RpalStream::connect(path.path())).await.unwrap();
+            let c = within("connect", RpalStream::connect(path.path()))
+                .await
+                .unwrap();
             assert!(!c.is_shared_memory(), "listener said no shared memory");
             let data = pattern(100_000, 6);
             let (mut r, mut w) = c.into_split();

@@ -76,7 +76,9 @@ async fn pair(path: &SockPath, ring: usize) -> (RpalStream, RpalStream) {
     let listener = RpalListener::bind_with(path.path(), config(ring)).unwrap();
     let h = rpal_rt::runtime::Handle::current();
     let p = path.path().to_path_buf();
-    let client = h.spawn_on(1, async move { RpalStream::connect_with(&p, &config(ring)).await });
+    let client = h.spawn_on(1, async move {
+        RpalStream::connect_with(&p, &config(ring)).await
+    });
     let server = h.spawn_on(0, async move { listener.accept().await.map(|(s, _)| s) });
     let s = within("accept", server).await.unwrap().unwrap();
     let c = within("connect", client).await.unwrap().unwrap();
@@ -138,7 +140,10 @@ fn round_trips(n: u64) {
         assert_eq!(cs.bytes_written, cs.bytes_read);
         assert_eq!(ss.bytes_read, cs.bytes_written);
         // With spinning off, the waits really parked (this is what the test is about).
-        assert!(cs.parks + ss.parks > 0, "no side ever parked: the stress did not stress");
+        assert!(
+            cs.parks + ss.parks > 0,
+            "no side ever parked: the stress did not stress"
+        );
     });
     drop(wd);
 }
@@ -164,48 +169,44 @@ fn full_ring_room_doorbells_across_workers_no_spin() {
         let (sr, sw) = s.into_split();
         let (cr, cw) = c.into_split();
 
-        fn writer_task(
+        async fn writer_task(
             mut w: rpal_net::rpal::RpalWriteHalf,
             seed: u64,
             progress: Arc<AtomicU64>,
-        ) -> impl std::future::Future<Output = io::Result<Fnv>> + Send {
-            async move {
-                let mut rng = XorShift(seed);
-                let mut buf = vec![0u8; 9000];
-                let mut sum = Fnv::default();
-                let mut sent = 0;
-                while sent < LEN {
-                    let k = rng.range(1, 9000).min(LEN - sent);
-                    rng.fill(&mut buf[..k]);
-                    sum.add(&buf[..k]);
-                    w.write_all(&buf[..k]).await?;
-                    sent += k;
-                    progress.fetch_add(1, Ordering::Relaxed);
-                }
-                w.close().await?;
-                Ok(sum)
+        ) -> io::Result<Fnv> {
+            let mut rng = XorShift(seed);
+            let mut buf = vec![0u8; 9000];
+            let mut sum = Fnv::default();
+            let mut sent = 0;
+            while sent < LEN {
+                let k = rng.range(1, 9000).min(LEN - sent);
+                rng.fill(&mut buf[..k]);
+                sum.add(&buf[..k]);
+                w.write_all(&buf[..k]).await?;
+                sent += k;
+                progress.fetch_add(1, Ordering::Relaxed);
             }
+            w.close().await?;
+            Ok(sum)
         }
-        fn reader_task(
+        async fn reader_task(
             mut r: rpal_net::rpal::RpalReadHalf,
             seed: u64,
             progress: Arc<AtomicU64>,
-        ) -> impl std::future::Future<Output = io::Result<(usize, Fnv)>> + Send {
-            async move {
-                let mut rng = XorShift(seed);
-                let mut buf = vec![0u8; 5000];
-                let mut sum = Fnv::default();
-                let mut got = 0;
-                loop {
-                    let k = rng.range(1, 5000);
-                    let n = r.read(&mut buf[..k]).await?;
-                    if n == 0 {
-                        return Ok((got, sum));
-                    }
-                    sum.add(&buf[..n]);
-                    got += n;
-                    progress.fetch_add(1, Ordering::Relaxed);
+        ) -> io::Result<(usize, Fnv)> {
+            let mut rng = XorShift(seed);
+            let mut buf = vec![0u8; 5000];
+            let mut sum = Fnv::default();
+            let mut got = 0;
+            loop {
+                let k = rng.range(1, 5000);
+                let n = r.read(&mut buf[..k]).await?;
+                if n == 0 {
+                    return Ok((got, sum));
                 }
+                sum.add(&buf[..n]);
+                got += n;
+                progress.fetch_add(1, Ordering::Relaxed);
             }
         }
         // Each worker runs one writer and one reader, of different streams' directions.
@@ -214,14 +215,26 @@ fn full_ring_room_doorbells_across_workers_no_spin() {
         let up_r = h.spawn_on(0, reader_task(sr, 7, progress.clone()));
         let down_r = h.spawn_on(1, reader_task(cr, 9, progress.clone()));
         let start = Instant::now();
-        let up_sum = within_for(RUN_LIMIT, "up writer", up_w).await.unwrap().unwrap();
-        let down_sum = within_for(RUN_LIMIT, "down writer", down_w).await.unwrap().unwrap();
-        assert_eq!(within("up reader", up_r).await.unwrap().unwrap(), (LEN, up_sum));
+        let up_sum = within_for(RUN_LIMIT, "up writer", up_w)
+            .await
+            .unwrap()
+            .unwrap();
+        let down_sum = within_for(RUN_LIMIT, "down writer", down_w)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            within("up reader", up_r).await.unwrap().unwrap(),
+            (LEN, up_sum)
+        );
         assert_eq!(
             within("down reader", down_r).await.unwrap().unwrap(),
             (LEN, down_sum)
         );
-        eprintln!("2 x {LEN} bytes through 4 KiB rings in {:?}", start.elapsed());
+        eprintln!(
+            "2 x {LEN} bytes through 4 KiB rings in {:?}",
+            start.elapsed()
+        );
     });
     drop(wd);
 }

@@ -34,7 +34,9 @@ fn child_entry() {
             "client-writer" | "client-idle" => {
                 // The parent accepts only after this line, so say it before connecting.
                 println!("\nRPAL-CHILD-READY");
-                let s = RpalStream::connect(path.as_str()).await.expect("child connect");
+                let s = RpalStream::connect(path.as_str())
+                    .await
+                    .expect("child connect");
                 assert!(s.is_shared_memory());
                 s
             }
@@ -103,7 +105,10 @@ impl ChildGuard {
         if let Some(mut c) = self.0.take() {
             c.kill().unwrap();
             let status = c.wait().unwrap();
-            assert!(!status.success(), "child should have died of SIGKILL: {status}");
+            assert!(
+                !status.success(),
+                "child should have died of SIGKILL: {status}"
+            );
         }
     }
 }
@@ -118,7 +123,10 @@ impl Drop for ChildGuard {
 }
 
 /// Reads until end of stream or an error, within [`NOTICE`]; returns the outcome and bytes read.
-async fn read_until_end<S: futures::AsyncRead + Unpin>(s: &mut S, what: &str) -> (io::Result<()>, u64) {
+async fn read_until_end<S: futures::AsyncRead + Unpin>(
+    s: &mut S,
+    what: &str,
+) -> (io::Result<()>, u64) {
     let start = Instant::now();
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
@@ -139,7 +147,9 @@ async fn read_until_end<S: futures::AsyncRead + Unpin>(s: &mut S, what: &str) ->
         assert!(
             matches!(
                 e.kind(),
-                io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::BrokenPipe
             ),
             "{what}: unexpected error kind {:?}: {e}",
             e.kind()
@@ -174,7 +184,9 @@ async fn listener_still_serves(listener: &RpalListener, path: &SockPath) {
     c.write_all(b"still alive").await.unwrap();
     c.close().await.unwrap();
     let mut got = Vec::new();
-    within("read after crash", s.read_to_end(&mut got)).await.unwrap();
+    within("read after crash", s.read_to_end(&mut got))
+        .await
+        .unwrap();
     assert_eq!(got, b"still alive");
 }
 
@@ -236,7 +248,9 @@ fn server_killed_mid_stream() {
         rt.block_on(async {
             let path = SockPath::new("crash-sw");
             let mut child = ChildGuard::start("server-writer", &path);
-            let mut c = within("connect", RpalStream::connect(path.path())).await.unwrap();
+            let mut c = within("connect", RpalStream::connect(path.path()))
+                .await
+                .unwrap();
             assert!(c.is_shared_memory());
             let mut buf = vec![0u8; 1 << 20];
             within("first MiB", c.read_exact(&mut buf)).await.unwrap();
@@ -254,7 +268,9 @@ fn server_killed_while_client_read_is_pending() {
         rt.block_on(async {
             let path = SockPath::new("crash-si");
             let mut child = ChildGuard::start("server-idle", &path);
-            let mut c = within("connect", RpalStream::connect(path.path())).await.unwrap();
+            let mut c = within("connect", RpalStream::connect(path.path()))
+                .await
+                .unwrap();
             let mut hello = [0u8; 5];
             within("hello", c.read_exact(&mut hello)).await.unwrap();
             assert_eq!(&hello, b"hello");

@@ -58,13 +58,20 @@ fn serve_echo(listener: RpalListener) -> mpsc::UnboundedReceiver<io::Result<Repo
 
 /// Sends `data` from a writer task while this task reads the echo; checks length and checksum on
 /// both sides.
-async fn round_trip(path: &SockPath, reports: &mut mpsc::UnboundedReceiver<io::Result<Report>>, data: Vec<u8>) {
+async fn round_trip(
+    path: &SockPath,
+    reports: &mut mpsc::UnboundedReceiver<io::Result<Report>>,
+    data: Vec<u8>,
+) {
     let len = data.len();
     let want = Fnv::of(&data);
     let s = within("connect", RpalStream::connect(path.path()))
         .await
         .unwrap();
-    assert!(s.is_shared_memory(), "client of an RpalListener must get shared memory");
+    assert!(
+        s.is_shared_memory(),
+        "client of an RpalListener must get shared memory"
+    );
     let cred = s.peer_cred().unwrap();
     assert_eq!(cred.pid, std::process::id() as i32);
     assert_eq!(cred.uid, support::uid());
@@ -104,7 +111,10 @@ async fn round_trip(path: &SockPath, reports: &mut mpsc::UnboundedReceiver<io::R
         .await
         .expect("server gone")
         .unwrap();
-    assert!(rep.shared_memory, "server side of an RPAL client must be shared memory");
+    assert!(
+        rep.shared_memory,
+        "server side of an RPAL client must be shared memory"
+    );
     assert_eq!(rep.echoed, len as u64, "server-side length");
     assert_eq!(rep.sum, want, "server-side checksum of {len} bytes");
     assert_eq!(rep.peer_pid, std::process::id() as i32);
@@ -215,7 +225,11 @@ fn buf_read_zero_copy_large_transfer() {
                 lends += 1;
                 // Consume a part, sometimes all, of what was lent.
                 odd = (odd * 7 + 13) % 9973 + 1;
-                let take = if lends % 3 == 0 { buf.len() } else { buf.len().min(odd) };
+                let take = if lends.is_multiple_of(3) {
+                    buf.len()
+                } else {
+                    buf.len().min(odd)
+                };
                 sum.add(&buf[..take]);
                 got += take;
                 c.consume_unpin(take);
@@ -223,7 +237,10 @@ fn buf_read_zero_copy_large_transfer() {
             assert_eq!(got, LEN);
             assert_eq!(sum, want, "checksum of the zero-copy read");
             // A second fill_buf at end of stream stays empty.
-            assert!(within("fill_buf at EOF", c.fill_buf()).await.unwrap().is_empty());
+            assert!(within("fill_buf at EOF", c.fill_buf())
+                .await
+                .unwrap()
+                .is_empty());
             let cs = c.stats();
             assert_eq!(cs.bytes_read, LEN as u64, "client stats {cs:?}");
             c.write_all(b"ok").await.unwrap();
@@ -266,7 +283,9 @@ fn half_close_then_reply() {
                 .unwrap();
             within("close", c.close()).await.unwrap();
             let mut back = Vec::new();
-            within("read reply", c.read_to_end(&mut back)).await.unwrap();
+            within("read reply", c.read_to_end(&mut back))
+                .await
+                .unwrap();
             assert_eq!(&back[..6], b"reply:");
             assert_eq!(&back[6..], &pattern(300_000, 5)[..]);
             within("server", server).await.unwrap().unwrap();
