@@ -18,6 +18,8 @@ use support::{pattern, within, within_for, SockPath};
 
 const CHILD_ENV: &str = "RPAL_CRASH_CHILD";
 const PATH_ENV: &str = "RPAL_CRASH_PATH";
+/// Bytes a "burst" child writes (less than a default ring) before it reports and idles.
+const BURST: usize = 100_000;
 /// How long a side may take to notice its peer died (the assertion of this file).
 const NOTICE: Duration = Duration::from_secs(10);
 
@@ -31,7 +33,7 @@ fn child_entry() {
     let rt = support::current_thread();
     rt.block_on(async move {
         let stream = match role.as_str() {
-            "client-writer" | "client-idle" => {
+            "client-writer" | "client-idle" | "client-burst" => {
                 // The parent accepts only after this line, so say it before connecting.
                 println!("\nRPAL-CHILD-READY");
                 let s = RpalStream::connect(path.as_str())
@@ -40,7 +42,7 @@ fn child_entry() {
                 assert!(s.is_shared_memory());
                 s
             }
-            "server-writer" | "server-idle" => {
+            "server-writer" | "server-idle" | "server-burst" => {
                 let l = RpalListener::bind(path.as_str()).expect("child bind");
                 println!("\nRPAL-CHILD-READY");
                 let (s, _) = l.accept().await.expect("child accept");
@@ -50,7 +52,12 @@ fn child_entry() {
             other => panic!("unknown child role {other}"),
         };
         let mut s = stream;
-        if role.ends_with("writer") {
+        if role.ends_with("burst") {
+            s.write_all(&pattern(BURST, 2)).await.expect("child burst");
+            s.flush().await.expect("child flush");
+            println!("\nRPAL-CHILD-WROTE");
+            std::future::pending::<()>().await;
+        } else if role.ends_with("writer") {
             let chunk = pattern(64 * 1024, 1);
             loop {
                 if s.write_all(&chunk).await.is_err() {
@@ -67,7 +74,8 @@ fn child_entry() {
 }
 
 /// The child process; killed (SIGKILL) when dropped, so a failing test leaves nothing behind.
-struct ChildGuard(Option<Child>);
+/// A thread forwards the child's stdout lines.
+struct ChildGuard(Option<Child>, std::sync::mpsc::Receiver<String>);
 
 impl ChildGuard {
     /// Starts this test binary in `role` on `path` and waits for its "READY" line.
@@ -82,22 +90,31 @@ impl ChildGuard {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start child");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = out.read_line(&mut line).unwrap();
-            assert!(n > 0, "child {role} exited before READY");
-            if line.contains("RPAL-CHILD-READY") {
-                break;
-            }
-        }
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
         // Keep draining the child's stdout so it never blocks on a full pipe.
         std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = io::Read::read_to_end(&mut out, &mut sink);
+            for line in out.lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
         });
-        ChildGuard(Some(child))
+        let mut g = ChildGuard(Some(child), rx);
+        g.wait_line("RPAL-CHILD-READY", role);
+        g
+    }
+
+    /// Blocks until the child prints a line containing `token`.
+    fn wait_line(&mut self, token: &str, role: &str) {
+        loop {
+            match self.1.recv_timeout(support::LIMIT) {
+                Ok(line) if line.contains(token) => return,
+                Ok(_) => {}
+                Err(e) => panic!("child {role}: no {token} line ({e})"),
+            }
+        }
     }
 
     /// SIGKILL and reap.
@@ -311,4 +328,51 @@ fn client_killed_while_server_write_is_blocked() {
             listener_still_serves(&listener, &path).await;
         });
     }
+}
+
+/// Bytes the peer published before it died are delivered, then the error: the module doc of
+/// `rpal/transport.rs` promises "a reader first drains what is in the ring, then gets
+/// ConnectionReset".
+fn drain_after_death(role: &str, tag: &str) {
+    for (flavor, rt) in support::each_flavor() {
+        eprintln!("flavor {flavor}");
+        rt.block_on(async {
+            let path = SockPath::new(tag);
+            let (mut child, mut s, _listener) = if role == "client-burst" {
+                let listener = RpalListener::bind(path.path()).unwrap();
+                let accepting = listener.accept();
+                let child = ChildGuard::start(role, &path);
+                let (s, _) = within("accept", accepting).await.unwrap();
+                (child, s, Some(listener))
+            } else {
+                let child = ChildGuard::start(role, &path);
+                let s = within("connect", RpalStream::connect(path.path()))
+                    .await
+                    .unwrap();
+                (child, s, None)
+            };
+            assert!(s.is_shared_memory());
+            child.wait_line("RPAL-CHILD-WROTE", role);
+            child.kill();
+            let mut got = Vec::new();
+            let r = within_for(NOTICE, "drain after death", s.read_to_end(&mut got)).await;
+            eprintln!("{role}: drained {} of {BURST} bytes, then {r:?}", got.len());
+            assert_eq!(got.len(), BURST, "bytes published before the peer died");
+            assert!(got == pattern(BURST, 2));
+            match r {
+                Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}"),
+                Ok(_) => panic!("a killed peer must not look like a clean close"),
+            }
+        });
+    }
+}
+
+#[test]
+fn client_killed_after_burst_server_drains_then_reset() {
+    drain_after_death("client-burst", "crash-cb");
+}
+
+#[test]
+fn server_killed_after_burst_client_drains_then_reset() {
+    drain_after_death("server-burst", "crash-sb");
 }
