@@ -32,27 +32,40 @@
 //! * No wake-up is lost: the park handshake is a Dekker pair of SeqCst fences, checked with loom
 //!   ([`doorbell`]).
 
+#[cfg(not(loom))]
 mod config;
 pub mod doorbell;
 pub mod error;
+#[cfg(not(loom))]
 mod eventfd;
+#[cfg(not(loom))]
 mod handshake;
+#[cfg(not(loom))]
 mod listener;
+#[cfg(not(loom))]
 mod plain;
 mod protect;
 pub mod ring;
 pub mod shm;
+#[cfg(not(loom))]
 mod source;
+#[cfg(not(loom))]
 mod split;
+#[cfg(not(loom))]
 mod stream;
+#[cfg(not(loom))]
 mod transport;
 pub mod wire;
 
+#[cfg(not(loom))]
 pub use config::{
     RpalConfig, DEFAULT_DETECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_RING_CAPACITY,
 };
+#[cfg(not(loom))]
 pub use listener::RpalListener;
+#[cfg(not(loom))]
 pub use split::{RpalReadHalf, RpalWriteHalf};
+#[cfg(not(loom))]
 pub use stream::{RpalStats, RpalStream};
 
 #[cfg(test)]
