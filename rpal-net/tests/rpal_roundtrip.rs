@@ -439,3 +439,35 @@ fn drop_without_close_then_more_clients() {
         });
     }
 }
+
+/// A server busy with its first client (not inside `accept`) still completes the handshakes of
+/// the next clients: admission runs in the listener's own task.
+#[test]
+fn handshakes_complete_while_the_server_is_busy() {
+    for (flavor, rt) in support::each_flavor() {
+        rt.block_on(support::within(flavor, async {
+            let name = support::abstract_name("busy");
+            let l = RpalListener::bind(UnixAddr::Abstract(&name)).unwrap();
+            let first = RpalStream::connect(UnixAddr::Abstract(&name));
+            let (first, accepted) = futures::join!(first, l.accept());
+            let (_first, _accepted) = (first.unwrap(), accepted.unwrap());
+            // No accept() is running now; these connects must still finish their handshakes.
+            let cfg = RpalConfig::default().handshake_timeout(std::time::Duration::from_secs(3));
+            let mut later = Vec::new();
+            for _ in 0..3 {
+                let c = RpalStream::connect_with(UnixAddr::Abstract(&name), &cfg)
+                    .await
+                    .unwrap();
+                assert!(c.is_shared_memory(), "{flavor}");
+                later.push(c);
+            }
+            for mut c in later {
+                let (mut s, _) = l.accept().await.unwrap();
+                c.write_all(b"hi").await.unwrap();
+                let mut b = [0u8; 2];
+                s.read_exact(&mut b).await.unwrap();
+                assert_eq!(&b, b"hi");
+            }
+        }));
+    }
+}

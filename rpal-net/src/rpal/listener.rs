@@ -1,12 +1,23 @@
 //! [`RpalListener`]: accepts RPAL clients over shared memory and plain Unix clients as they are.
+//!
+//! # Admission
+//! On the first [`RpalListener::accept`], the listener starts an admission task on the current
+//! worker. It accepts connections and runs their admission (uid filter, plain-client detection,
+//! handshake) concurrently, each under the handshake deadline, and queues the finished streams
+//! (at most [`ADMITTED_BACKLOG`]; beyond that it stops accepting and the kernel's listen backlog
+//! holds new clients). So handshakes progress even while the application is busy serving and
+//! not inside `accept`, as a plain listen backlog would. Dropping the listener stops the task
+//! and closes what it held.
 
+use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::os::unix::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
@@ -14,33 +25,45 @@ use super::handshake::{self, Detect, Outcome};
 use super::{RpalConfig, RpalStream};
 use crate::unix::{UnixAddr, UnixListener, UnixStream};
 
-/// Most new connections taken from the socket in one poll of `accept`.
-const ACCEPT_BATCH: usize = 64;
+/// Most admitted connections waiting for `accept`; beyond it the admission task pauses.
+pub const ADMITTED_BACKLOG: usize = 128;
+/// Most handshakes in progress at once; beyond it new connections wait in the kernel backlog.
+pub const MAX_HANDSHAKES: usize = 256;
+/// Pause after an error of the listening socket (e.g. `EMFILE`) before accepting again.
+const LISTEN_ERROR_BACKOFF: Duration = Duration::from_millis(10);
 
 type Handshake = Pin<Box<dyn Future<Output = io::Result<(RpalStream, SocketAddr)>> + Send>>;
 
 /// Listens on a Unix socket; each accepted connection is an [`RpalStream`] over shared memory
 /// when the client speaks RPAL, or over the socket itself when it does not.
 ///
-/// Handshakes run concurrently inside `accept`, so a slow or silent client never holds up the
-/// others. `accept` never fails because of one bad client: a malformed or hostile handshake, a
-/// refused uid, or a client that disappears mid-handshake is closed and counted
+/// `accept` never fails because of one bad client: a malformed or hostile handshake, a refused
+/// uid, or a client that disappears mid-handshake is closed and counted
 /// ([`RpalListener::rejected_handshakes`]). A client that sends nothing for the detect timeout
-/// is served as a plain client (it may be waiting for the server to speak first).
+/// is served as a plain client (it may be waiting for the server to speak first). See the
+/// module docs for how admission runs.
 #[derive(Debug)]
 pub struct RpalListener {
-    inner: UnixListener,
-    config: Arc<RpalConfig>,
-    pending: Mutex<PendingSet>,
-    rejected: Arc<AtomicU64>,
+    shared: Arc<Shared>,
+    task: Mutex<Option<rpal_rt::JoinHandle<()>>>,
 }
 
-struct PendingSet(FuturesUnordered<Handshake>);
+#[derive(Debug)]
+struct Shared {
+    inner: UnixListener,
+    config: RpalConfig,
+    rejected: AtomicU64,
+    admitted: Mutex<Admitted>,
+}
 
-impl std::fmt::Debug for PendingSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} handshakes in progress", self.0.len())
-    }
+/// Finished admissions and whoever waits for them.
+#[derive(Debug, Default)]
+struct Admitted {
+    ready: VecDeque<io::Result<(RpalStream, SocketAddr)>>,
+    /// The `accept` caller waiting for `ready`.
+    acceptor: Option<Waker>,
+    /// The admission task, paused because `ready` is full.
+    admitter: Option<Waker>,
 }
 
 impl RpalListener {
@@ -61,53 +84,48 @@ impl RpalListener {
         config: RpalConfig,
     ) -> io::Result<RpalListener> {
         Ok(RpalListener {
-            inner: UnixListener::bind(addr)?,
-            config: Arc::new(config),
-            pending: Mutex::new(PendingSet(FuturesUnordered::new())),
-            rejected: Arc::new(AtomicU64::new(0)),
+            shared: Arc::new(Shared {
+                inner: UnixListener::bind(addr)?,
+                config,
+                rejected: AtomicU64::new(0),
+                admitted: Mutex::new(Admitted::default()),
+            }),
+            task: Mutex::new(None),
         })
     }
 
-    /// Accepts the next connection whose handshake completed (or that fell back).
+    /// Accepts the next connection whose admission finished (shared memory or plain).
     ///
     /// # Errors
-    /// Only errors of the listening socket itself (e.g. `EMFILE`).
+    /// Errors of the listening socket itself (e.g. `EMFILE`), or outside an rpal runtime.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a connection is taken from the queue only when this returns it.
     pub async fn accept(&self) -> io::Result<(RpalStream, SocketAddr)> {
+        self.start()?;
         poll_fn(|cx| {
-            let mut pending = match self.pending.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            let mut listen_err = None;
-            for _ in 0..ACCEPT_BATCH {
-                match self.inner.poll_accept(cx) {
-                    Poll::Ready(Ok((sock, addr))) => pending.0.push(Box::pin(serve(
-                        sock,
-                        addr,
-                        self.config.clone(),
-                        self.rejected.clone(),
-                    ))),
-                    Poll::Ready(Err(e)) => {
-                        listen_err = Some(e);
-                        break;
-                    }
-                    Poll::Pending => break,
+            let mut a = lock(&self.shared.admitted);
+            if let Some(next) = a.ready.pop_front() {
+                if let Some(w) = a.admitter.take() {
+                    w.wake();
                 }
+                return Poll::Ready(next);
             }
-            while let Poll::Ready(Some(done)) = pending.0.poll_next_unpin(cx) {
-                match done {
-                    Ok(conn) => return Poll::Ready(Ok(conn)),
-                    Err(_) => {
-                        self.rejected.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            match listen_err {
-                Some(e) => Poll::Ready(Err(e)),
-                None => Poll::Pending,
-            }
+            a.acceptor = Some(cx.waker().clone());
+            Poll::Pending
         })
         .await
+    }
+
+    /// Starts the admission task once.
+    fn start(&self) -> io::Result<()> {
+        let mut task = lock(&self.task);
+        if task.is_none() {
+            let shared = self.shared.clone();
+            let handle = rpal_rt::runtime::Handle::try_current()?;
+            *task = Some(handle.spawn(admit(shared)));
+        }
+        Ok(())
     }
 
     /// The address this listener is bound to.
@@ -115,12 +133,82 @@ impl RpalListener {
     /// # Errors
     /// As `getsockname(2)`.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
+        self.shared.inner.local_addr()
     }
 
-    /// Connections closed during the handshake (malformed, refused uid, timed out, vanished).
+    /// Connections closed during admission (malformed, refused uid, timed out, vanished).
     pub fn rejected_handshakes(&self) -> u64 {
-        self.rejected.load(Ordering::Relaxed)
+        self.shared.rejected.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for RpalListener {
+    fn drop(&mut self) {
+        if let Some(t) = lock(&self.task).take() {
+            t.abort();
+        }
+    }
+}
+
+/// The admission task: accept, run admissions concurrently, queue the finished ones.
+async fn admit(shared: Arc<Shared>) {
+    let mut running: FuturesUnordered<Handshake> = FuturesUnordered::new();
+    loop {
+        let listen_err = poll_fn(|cx| admit_step(&shared, &mut running, cx)).await;
+        if let Some(e) = listen_err {
+            push(&shared, Err(e));
+            rpal_rt::time::sleep(LISTEN_ERROR_BACKOFF).await;
+        }
+    }
+}
+
+/// One round: accept while there is room, drive the handshakes. Ready(Some(e)) on an error of
+/// the listening socket.
+fn admit_step(
+    shared: &Arc<Shared>,
+    running: &mut FuturesUnordered<Handshake>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<io::Error>> {
+    loop {
+        let mut progressed = false;
+        while let Poll::Ready(Some(done)) = running.poll_next_unpin(cx) {
+            progressed = true;
+            match done {
+                Ok(conn) => push(shared, Ok(conn)),
+                Err(_) => {
+                    shared.rejected.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let room = {
+            let mut a = lock(&shared.admitted);
+            let room = a.ready.len() < ADMITTED_BACKLOG;
+            if !room {
+                a.admitter = Some(cx.waker().clone());
+            }
+            room
+        };
+        if room && running.len() < MAX_HANDSHAKES {
+            match shared.inner.poll_accept(cx) {
+                Poll::Ready(Ok((sock, addr))) => {
+                    running.push(Box::pin(serve(sock, addr, shared.clone())));
+                    progressed = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(e)),
+                Poll::Pending => {}
+            }
+        }
+        if !progressed {
+            return Poll::Pending;
+        }
+    }
+}
+
+fn push(shared: &Shared, conn: io::Result<(RpalStream, SocketAddr)>) {
+    let mut a = lock(&shared.admitted);
+    a.ready.push_back(conn);
+    if let Some(w) = a.acceptor.take() {
+        w.wake();
     }
 }
 
@@ -128,9 +216,9 @@ impl RpalListener {
 async fn serve(
     sock: UnixStream,
     addr: SocketAddr,
-    config: Arc<RpalConfig>,
-    _rejected: Arc<AtomicU64>,
+    shared: Arc<Shared>,
 ) -> io::Result<(RpalStream, SocketAddr)> {
+    let config = &shared.config;
     if let Some(uids) = &config.allowed_uids {
         let uid = sock.peer_cred()?.uid;
         if !uids.contains(&uid) {
@@ -141,9 +229,9 @@ async fn serve(
         }
     }
     let work = async {
-        let outcome = match handshake::detect(&sock, &config).await? {
+        let outcome = match handshake::detect(&sock, config).await? {
             Detect::Plain => Outcome::Plain(sock),
-            Detect::Rpal => handshake::server(sock, &config).await?,
+            Detect::Rpal => handshake::server(sock, config).await?,
         };
         Ok(RpalStream::from_outcome(outcome))
     };
@@ -154,5 +242,12 @@ async fn serve(
             io::ErrorKind::TimedOut,
             "RPAL handshake timed out",
         )),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
     }
 }

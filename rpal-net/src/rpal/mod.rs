@@ -62,7 +62,7 @@ pub use config::{
     RpalConfig, DEFAULT_DETECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_RING_CAPACITY,
 };
 #[cfg(not(loom))]
-pub use listener::RpalListener;
+pub use listener::{RpalListener, ADMITTED_BACKLOG, MAX_HANDSHAKES};
 #[cfg(not(loom))]
 pub use split::{RpalReadHalf, RpalWriteHalf};
 #[cfg(not(loom))]
