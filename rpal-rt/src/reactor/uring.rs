@@ -215,7 +215,22 @@ impl UringDriver {
     /// A driver with `sq` submission and `cq` completion entries (tests use tiny rings to force
     /// SQ flushes and CQ overflow).
     pub(crate) fn with_sizes(sq: u32, cq: u32) -> io::Result<Self> {
-        let ring = IoUring::builder().setup_cqsize(cq).build(sq)?;
+        // COOP_TASKRUN: completions are posted when the worker next enters the kernel instead of
+        // by interrupting it (no IPI, and no EINTR in a blocking syscall that user code makes on
+        // a worker thread); TASKRUN_FLAG tells the busy path when such work waits (5.19+; older
+        // kernels get the default mode).
+        let ring = match IoUring::builder()
+            .setup_cqsize(cq)
+            .setup_coop_taskrun()
+            .setup_taskrun_flag()
+            .build(sq)
+        {
+            Ok(ring) => ring,
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                IoUring::builder().setup_cqsize(cq).build(sq)?
+            }
+            Err(e) => return Err(e),
+        };
         let shared = Arc::new(UringShared {
             doorbell: Doorbell::new()?,
             state: Mutex::new(State::default()),
@@ -287,10 +302,12 @@ impl UringDriver {
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         let res = match timeout {
             Some(d) if d.is_zero() => {
-                // Completions are posted without an enter (task work runs on return to user
-                // space); enter only if the SQ still holds entries or the CQ overflowed.
+                // With COOP_TASKRUN, readiness completions wait as task work until we enter the
+                // kernel; the kernel sets the TASKRUN flag then. Enter only if that flag is set,
+                // the SQ holds entries, or the CQ overflowed: a busy worker with nothing pending
+                // makes no syscall here.
                 let mut sq = self.ring.submission();
-                if sq.is_empty() && !sq.cq_overflow() {
+                if sq.is_empty() && !sq.cq_overflow() && !sq.taskrun() {
                     return Ok(());
                 }
                 sq.sync();
