@@ -34,16 +34,26 @@ fn pair() -> (Sock, Sock) {
 }
 
 impl futures::AsyncRead for Sock {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.reg.poll_io(cx, Interest::READABLE, || (&this.s).read(buf))
+        this.reg
+            .poll_io(cx, Interest::READABLE, || (&this.s).read(buf))
     }
 }
 
 impl futures::AsyncWrite for Sock {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.reg.poll_io(cx, Interest::WRITABLE, || (&this.s).write(buf))
+        this.reg
+            .poll_io(cx, Interest::WRITABLE, || (&this.s).write(buf))
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
@@ -54,7 +64,9 @@ impl futures::AsyncWrite for Sock {
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 #[test]

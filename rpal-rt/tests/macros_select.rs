@@ -276,22 +276,19 @@ fn try_join_returns_all_or_the_first_error() {
     for (flavor, rt) in support::each_flavor() {
         eprintln!("{flavor}");
         rt.block_on(async {
-            let ok: Result<(u8, &str), String> =
-                rpal_rt::try_join!(async { Ok(1) }, async {
-                    rpal_rt::yield_now().await;
-                    Ok("x")
-                });
+            let ok: Result<(u8, &str), String> = rpal_rt::try_join!(async { Ok(1) }, async {
+                rpal_rt::yield_now().await;
+                Ok("x")
+            });
             assert_eq!(ok, Ok((1, "x")));
 
             let dropped = flag();
             let p = Pending(dropped.clone());
-            let err: Result<(u32, u32), &str> = rpal_rt::try_join!(
-                async move { Ok(p.await) },
-                async {
+            let err: Result<(u32, u32), &str> =
+                rpal_rt::try_join!(async move { Ok(p.await) }, async {
                     rpal_rt::yield_now().await;
                     Err("failed")
-                },
-            );
+                },);
             assert_eq!(err, Err("failed"));
             assert!(dropped.load(SeqCst), "the other future was not cancelled");
             let empty: Result<(), ()> = rpal_rt::try_join!();

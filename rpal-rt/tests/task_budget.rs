@@ -150,7 +150,10 @@ fn unconstrained_never_yields_and_the_budget_does() {
             let ran = sibling_runs_during(task::unconstrained(spend(2_000))).await;
             assert_eq!(ran, 0, "unconstrained code yielded for budget");
             let ran = sibling_runs_during(spend(2_000)).await;
-            assert!(ran >= 2_000 / 256, "a budgeted loop yielded only {ran} times");
+            assert!(
+                ran >= 2_000 / 256,
+                "a budgeted loop yielded only {ran} times"
+            );
         });
     }
 }

@@ -81,7 +81,8 @@ fn sync_scope_and_with_panics_outside() {
 struct SeesValueOnDrop(Arc<AtomicBool>);
 impl Drop for SeesValueOnDrop {
     fn drop(&mut self) {
-        self.0.store(NUMBER.try_with(|n| *n == 9).unwrap_or(false), SeqCst);
+        self.0
+            .store(NUMBER.try_with(|n| *n == 9).unwrap_or(false), SeqCst);
     }
 }
 
@@ -129,7 +130,10 @@ fn named_tasks() {
 
 #[test]
 fn builder_outside_a_runtime_is_an_error() {
-    assert!(rpal_rt::task::Builder::new().name("x").spawn(async {}).is_err());
+    assert!(rpal_rt::task::Builder::new()
+        .name("x")
+        .spawn(async {})
+        .is_err());
 }
 
 #[test]

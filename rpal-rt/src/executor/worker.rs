@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 
 use super::remote::Inject;
 use super::RtShared;
+use crate::metrics::WorkerCounters;
 use crate::reactor::{self, source::SourceRegistry, Driver};
 use crate::runtime::context::{self, WorkerCx};
 use crate::sync::{AdaptiveSpin, SPIN_CHECK_EVERY};
-use crate::metrics::WorkerCounters;
 use crate::task::{coop, Notified, PollOutcome};
 use crate::time::TimeHandle;
 use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};

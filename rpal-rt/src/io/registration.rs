@@ -89,7 +89,11 @@ impl Registration {
 
     /// taskx: a ready poll takes one unit of the task's cooperative budget (`task::coop`);
     /// with the budget spent, the task is woken and `Pending` returned.
-    fn poll_ready_coop(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<io::Result<ReadyEvent>> {
+    fn poll_ready_coop(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+    ) -> Poll<io::Result<ReadyEvent>> {
         let mut unit = ready!(crate::task::coop::poll_proceed(cx));
         let res = self.io.poll_ready(cx, dir).map(ready_to_result);
         if res.is_ready() {

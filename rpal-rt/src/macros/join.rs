@@ -119,8 +119,13 @@ macro_rules! __join_gen {
 macro_rules! __join_check {
     (join $n:ident) => {};
     (try_join $n:ident) => {
-        if ::core::matches!($n.as_mut().output_mut(), ::core::option::Option::Some(::core::result::Result::Err(_))) {
-            if let ::core::option::Option::Some(::core::result::Result::Err(__e)) = $n.as_mut().take_output() {
+        if ::core::matches!(
+            $n.as_mut().output_mut(),
+            ::core::option::Option::Some(::core::result::Result::Err(_))
+        ) {
+            if let ::core::option::Option::Some(::core::result::Result::Err(__e)) =
+                $n.as_mut().take_output()
+            {
                 return ::core::task::Poll::Ready(::core::result::Result::Err(__e));
             }
         }

@@ -223,7 +223,9 @@ macro_rules! __select_gen {
 #[macro_export]
 macro_rules! __select_else {
     () => {
-        ::core::panic!("all branches of rpal_rt::select! are disabled and there is no `else` branch")
+        ::core::panic!(
+            "all branches of rpal_rt::select! are disabled and there is no `else` branch"
+        )
     };
     ($h:tt) => {
         $h

@@ -27,8 +27,8 @@ use futures::io::{AsyncBufRead, AsyncRead, AsyncWrite};
 
 pub use copy_bidirectional::{copy_bidirectional, copy_bidirectional_with_sizes};
 pub use futures::io::{
-    empty, repeat, sink, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter,
-    Empty, ReadHalf, Repeat, ReuniteError, Sink, WriteHalf,
+    empty, repeat, sink, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter, Empty,
+    ReadHalf, Repeat, ReuniteError, Sink, WriteHalf,
 };
 
 /// Copies everything `reader` yields into `writer`, then flushes `writer`; returns the number
