@@ -99,6 +99,14 @@ impl fmt::Debug for WorkerCounters {
 
 /// A snapshot of one worker's counters (see the [module docs](self) for what each counts).
 /// Counters only grow (wrapping at `u64::MAX`).
+///
+/// # Examples
+/// ```
+/// let rt = rpal_rt::Runtime::new().unwrap();
+/// rt.block_on(async { rpal_rt::spawn(async {}).await.unwrap() });
+/// let polls: u64 = rt.metrics().workers().iter().map(|w| w.poll_count()).sum();
+/// assert!(polls >= 1);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkerMetrics {
     index: usize,

@@ -127,6 +127,13 @@ pub async fn consume_budget() {
 
 pin_project_lite::pin_project! {
     /// A future polled without a budget: see [`unconstrained`].
+    ///
+    /// # Examples
+    /// ```
+    /// let fut: rpal_rt::task::Unconstrained<_> = rpal_rt::task::unconstrained(async { 3 });
+    /// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+    /// assert_eq!(rt.block_on(fut), 3);
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     #[derive(Debug)]
     pub struct Unconstrained<F> {

@@ -182,14 +182,15 @@ impl<T: 'static> LocalKey<T> {
     }
 }
 
-impl<T: Copy + 'static> LocalKey<T> {
-    /// A copy of the value.
+impl<T: Clone + 'static> LocalKey<T> {
+    /// A copy (clone) of the value. (Tokio's `get` has the same `Clone` bound; every `Copy` type
+    /// qualifies.)
     ///
     /// # Panics
     /// If the key is not set by an enclosing [`LocalKey::scope`].
     #[track_caller]
     pub fn get(&'static self) -> T {
-        self.with(|v| *v)
+        self.with(T::clone)
     }
 }
 
@@ -200,6 +201,13 @@ impl<T: 'static> fmt::Debug for LocalKey<T> {
 }
 
 /// Why a task-local value could not be read: the key is not set in this scope.
+///
+/// # Examples
+/// ```
+/// rpal_rt::task_local! { static KEY: u8; }
+/// let err = KEY.try_with(|_| ()).unwrap_err();
+/// assert_eq!(err.to_string(), "task-local value not set in this scope");
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct AccessError(());
 
@@ -238,6 +246,14 @@ impl ScopeError {
 
 pin_project_lite::pin_project! {
     /// A future run with a task-local value set: see [`LocalKey::scope`].
+    ///
+    /// # Examples
+    /// ```
+    /// rpal_rt::task_local! { static KEY: u8; }
+    /// let fut: rpal_rt::task::TaskLocalFuture<u8, _> = KEY.scope(1, async { KEY.get() });
+    /// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+    /// assert_eq!(rt.block_on(fut), 1);
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct TaskLocalFuture<T: 'static, F> {
         key: &'static LocalKey<T>,
