@@ -174,3 +174,19 @@ fn budget_is_fresh_for_every_poll() {
         assert_eq!(ran, 50, "the budget carried over from one poll to the next");
     });
 }
+
+#[test]
+fn timeout_fires_around_a_loop_that_spends_the_budget() {
+    for (flavor, rt) in support::each_flavor() {
+        eprintln!("{flavor}");
+        rt.block_on(async {
+            let busy = async {
+                loop {
+                    task::consume_budget().await;
+                }
+            };
+            let res = rpal_rt::time::timeout(Duration::from_millis(2), busy).await;
+            assert!(res.is_err());
+        });
+    }
+}

@@ -43,6 +43,11 @@ pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
     with_value(Some(BUDGET_PER_POLL), f)
 }
 
+/// Runs `f` without a budget (resources never return `Pending` for budget reasons).
+pub(crate) fn with_unconstrained<R>(f: impl FnOnce() -> R) -> R {
+    with_value(None, f)
+}
+
 fn with_value<R>(value: Option<u8>, f: impl FnOnce() -> R) -> R {
     let prev = BUDGET.try_with(|b| b.replace(value)).unwrap_or(None);
     let _guard = ResetGuard(prev);
@@ -87,7 +92,6 @@ pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<RestoreOnPending> {
 }
 
 /// True if the current poll still has budget (or is unconstrained).
-#[cfg(test)]
 pub(crate) fn has_budget_remaining() -> bool {
     BUDGET.try_with(Cell::get).unwrap_or(None) != Some(0)
 }
@@ -147,7 +151,7 @@ impl<F: Future> Future for Unconstrained<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let inner = self.project().inner;
-        with_value(None, || inner.poll(cx))
+        with_unconstrained(|| inner.poll(cx))
     }
 }
 
