@@ -1,7 +1,7 @@
 //! Runtime metrics: per-worker counters, read as a snapshot with [`crate::Runtime::metrics`].
 //!
 //! # Cost
-//! Each worker owns a [`WorkerCounters`] (in its shared half). Every counter has exactly one
+//! Each worker owns a `WorkerCounters` (in its shared half). Every counter has exactly one
 //! writer, the worker's own thread, which bumps it with a relaxed load and a relaxed store (no
 //! read-modify-write, no lock prefix, no cache line shared with another writer). Readers on any
 //! thread load the counters relaxed: a snapshot is not atomic across counters and may lag the

@@ -99,7 +99,7 @@ pub(crate) fn has_budget_remaining() -> bool {
 /// Consumes one unit of the task's budget, yielding to the worker if it is spent.
 ///
 /// Use it in a loop that never awaits a runtime resource (pure computation over an in-memory
-/// queue, say), so the loop still gives its worker back every [`BUDGET_PER_POLL`]-odd
+/// queue, say), so the loop still gives its worker back every 128-odd
 /// iterations.
 ///
 /// # Examples

@@ -147,7 +147,7 @@ impl<T> JoinSet<T> {
 }
 
 impl<T: 'static> JoinSet<T> {
-    /// Spawns a `Local` (`!Send`) task on the current worker (see [`crate::spawn_local`]) into
+    /// Spawns a `!Send` task on the current worker (see [`crate::spawn_local`]) into
     /// the set.
     ///
     /// # Panics
