@@ -28,6 +28,8 @@ mod executor;
 pub mod gate;
 pub mod io;
 mod loom;
+mod macros;
+pub mod metrics;
 pub(crate) mod reactor;
 pub mod runtime;
 pub mod sync;
@@ -41,3 +43,8 @@ pub use blocking::spawn_blocking;
 pub use rpal_macros::{main, test};
 pub use runtime::{Builder, Runtime};
 pub use task::{spawn, spawn_local, yield_now, JoinError, JoinHandle};
+
+// `select!`, `join!`, `try_join!` and `task_local!` are `#[macro_export]`ed at the crate root;
+// their expansions call into this (not a public API).
+#[doc(hidden)]
+pub use macros::support as __macro_support;

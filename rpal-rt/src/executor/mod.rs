@@ -137,6 +137,7 @@ pub(crate) fn schedule(task: Notified) {
     let owner_ptr = Arc::as_ptr(owner);
     let task = context::with(|cx| match cx {
         Some(cx) if std::ptr::eq(Arc::as_ptr(&cx.worker), owner_ptr) => {
+            cx.worker.metrics.local_schedule(); // taskx metrics
             cx.local.borrow_mut().push_back(task);
             None
         }

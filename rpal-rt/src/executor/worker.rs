@@ -26,10 +26,11 @@ use std::time::{Duration, Instant};
 
 use super::remote::Inject;
 use super::RtShared;
+use crate::metrics::WorkerCounters;
 use crate::reactor::{self, source::SourceRegistry, Driver};
 use crate::runtime::context::{self, WorkerCx};
 use crate::sync::{AdaptiveSpin, SPIN_CHECK_EVERY};
-use crate::task::{Notified, PollOutcome};
+use crate::task::{coop, Notified, PollOutcome};
 use crate::time::TimeHandle;
 use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub(crate) struct WorkerShared {
     pub(crate) io: reactor::Handle,
     pub(crate) time: TimeHandle,
     pub(crate) sources: SourceRegistry,
+    /// Counters read by `Runtime::metrics` (taskx); written only by this worker's thread.
+    pub(crate) metrics: WorkerCounters,
 }
 
 impl std::fmt::Debug for WorkerShared {
@@ -146,6 +149,7 @@ impl Core {
             io,
             time,
             sources: SourceRegistry::new(),
+            metrics: WorkerCounters::new(),
         });
         Ok((driver, worker))
     }
@@ -221,7 +225,8 @@ fn run(
     let main_pending = || main_woken.is_some_and(|w| w.load(SeqCst));
     loop {
         if let Some(w) = main_woken {
-            if w.swap(false, SeqCst) && poll_main(cx) {
+            // taskx: the main future gets a fresh cooperative budget per poll, like a task.
+            if w.swap(false, SeqCst) && coop::with_budget(|| poll_main(cx)) {
                 return;
             }
         } else if worker.shutdown.load(SeqCst) {
@@ -241,7 +246,8 @@ fn run(
         }
 
         let now = Instant::now();
-        worker.time.process(now);
+        let fired = worker.time.process(now);
+        worker.metrics.timers_fired(fired);
         worker.sources.poll();
 
         let busy = !cx.local.borrow().is_empty() || !worker.inject.is_empty() || main_pending();
@@ -273,13 +279,19 @@ fn run(
             || main_pending()
             || (main_woken.is_none() && worker.shutdown.load(SeqCst));
         if !raced {
+            worker.metrics.parked();
+            #[cfg(feature = "tracing")]
+            tracing::trace!(worker = worker.index, ?timeout, "rpal worker parks");
             park_driver(driver, timeout);
+            #[cfg(feature = "tracing")]
+            tracing::trace!(worker = worker.index, "rpal worker unparked");
         }
         worker.parked.store(false, SeqCst);
         worker.notified.store(false, SeqCst);
         worker.sources.after_park();
         worker.time.unparked();
-        worker.time.process(Instant::now());
+        let fired = worker.time.process(Instant::now());
+        worker.metrics.timers_fired(fired);
     }
 }
 
@@ -342,6 +354,7 @@ fn next_task(cx: &WorkerCx, worker: &WorkerShared) -> Option<Notified> {
     let mut local = cx.local.borrow_mut();
     if local.is_empty() {
         worker.inject.drain_into(&mut local);
+        worker.metrics.remote_schedules(local.len());
     }
     local.pop_front()
 }
@@ -349,8 +362,10 @@ fn next_task(cx: &WorkerCx, worker: &WorkerShared) -> Option<Notified> {
 fn run_task(cx: &WorkerCx, task: Notified) {
     cx.register(&task);
     let key = task.registry_key();
+    cx.worker.metrics.task_polled();
+    // taskx: every poll starts with a fresh cooperative budget (task::coop).
     // SAFETY: tasks in this worker's queues are owned by this worker, and this is its thread.
-    let (outcome, requeue) = unsafe { task.run() };
+    let (outcome, requeue) = coop::with_budget(|| unsafe { task.run() });
     match outcome {
         PollOutcome::Completed => {
             let owned = cx.registry.borrow_mut().try_remove(key);
@@ -358,6 +373,7 @@ fn run_task(cx: &WorkerCx, task: Notified) {
         }
         PollOutcome::Requeue => {
             if let Some(task) = requeue {
+                cx.worker.metrics.local_schedule();
                 cx.local.borrow_mut().push_back(task);
             }
         }

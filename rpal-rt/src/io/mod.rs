@@ -6,6 +6,8 @@
 //! * [`Interest`] and [`Ready`]: readiness sets; [`ReadyEvent`]: one observation of readiness.
 //! * [`UserSource`] and [`register_source`]: user-space event sources (shared-memory rings) that
 //!   the worker polls, without a syscall, before it parks; [`WorkerDoorbell`] wakes a parked worker.
+//! * [`util`]: `copy`, `copy_bidirectional`, `split`, `BufReader`/`BufWriter` on the futures-io
+//!   traits.
 //!
 //! Readiness is edge-style: a [`ReadyEvent`] stays set until the caller reports `WouldBlock` by
 //! [`Registration::clear_readiness`] (or lets [`Registration::poll_io`] do it). A clear only
@@ -154,6 +156,8 @@ impl ReadyEvent {
 
 mod registration;
 mod source;
+// taskx: copy, copy_bidirectional, split, BufReader/BufWriter on the futures-io traits.
+pub mod util;
 
 pub use registration::Registration;
 pub use source::{register_source, SourceRegistration, UserSource, WorkerDoorbell};

@@ -57,7 +57,10 @@ impl Registration {
     /// Outside an rpal runtime, or when the driver refuses the fd (epoll: a regular file, an
     /// fd already registered).
     pub fn new(fd: RawFd, interest: Interest) -> io::Result<Registration> {
-        Registration::with_handle(context::io_handle()?, fd, interest)
+        let reg = Registration::with_handle(context::io_handle()?, fd, interest)?;
+        // taskx metrics: counted on the worker that registers (its own thread).
+        context::with(|cx| cx.map(|cx| cx.worker.metrics.io_registered()));
+        Ok(reg)
     }
 
     /// Registers `fd` with the reactor behind `handle`.
@@ -81,7 +84,22 @@ impl Registration {
     /// # Errors
     /// The registration is dead (its worker shut down).
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
-        self.io.poll_ready(cx, Direction::Read).map(ready_to_result)
+        self.poll_ready_coop(cx, Direction::Read)
+    }
+
+    /// taskx: a ready poll takes one unit of the task's cooperative budget (`task::coop`);
+    /// with the budget spent, the task is woken and `Pending` returned.
+    fn poll_ready_coop(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+    ) -> Poll<io::Result<ReadyEvent>> {
+        let mut unit = ready!(crate::task::coop::poll_proceed(cx));
+        let res = self.io.poll_ready(cx, dir).map(ready_to_result);
+        if res.is_ready() {
+            unit.made_progress();
+        }
+        res
     }
 
     /// Ready when the fd is writable, write-closed or in error; otherwise arranges for the task
@@ -90,9 +108,7 @@ impl Registration {
     /// # Errors
     /// The registration is dead (its worker shut down).
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
-        self.io
-            .poll_ready(cx, Direction::Write)
-            .map(ready_to_result)
+        self.poll_ready_coop(cx, Direction::Write)
     }
 
     /// Reports that the syscall `event` allowed returned `WouldBlock`: forgets that readiness
@@ -116,7 +132,7 @@ impl Registration {
     ) -> Poll<io::Result<R>> {
         let dir = direction(interest);
         loop {
-            let ev = ready!(self.io.poll_ready(cx, dir).map(ready_to_result))?;
+            let ev = ready!(self.poll_ready_coop(cx, dir))?;
             match f() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
                 res => return Poll::Ready(res),

@@ -45,7 +45,11 @@ impl WorkerCx {
 
     /// Puts a task of this worker in the registry if it is not there yet.
     pub(crate) fn register(&self, task: &Notified) {
-        task.claim_registry_ref(|owned| self.registry.borrow_mut().insert(owned));
+        task.claim_registry_ref(|owned| {
+            // taskx metrics: a task is counted as spawned when its worker first owns it.
+            self.worker.metrics.task_spawned();
+            self.registry.borrow_mut().insert(owned)
+        });
     }
 
     /// Empties the registry (shutdown).

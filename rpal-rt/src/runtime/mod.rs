@@ -24,6 +24,8 @@ use std::sync::{Condvar, Mutex};
 pub use builder::{Builder, Flavor};
 pub(crate) use config::Config;
 pub use handle::Handle;
+// taskx: metrics snapshot type, under the same path as tokio's.
+pub use crate::metrics::{RuntimeMetrics, WorkerMetrics};
 
 use crate::executor::{Core, RtShared};
 pub use crate::reactor::DriverKind;
@@ -188,6 +190,19 @@ impl Runtime {
     /// The number of workers that `spawn` distributes over.
     pub fn worker_count(&self) -> usize {
         self.shared.workers.len()
+    }
+
+    /// A snapshot of every worker's counters (taskx). See [`crate::metrics`].
+    ///
+    /// # Examples
+    /// ```
+    /// let rt = rpal_rt::Runtime::new().unwrap();
+    /// assert_eq!(rt.metrics().num_workers(), rt.worker_count());
+    /// ```
+    pub fn metrics(&self) -> RuntimeMetrics {
+        let workers = self.shared.workers.iter();
+        let snaps = workers.map(|w| w.metrics.snapshot(w.index)).collect();
+        RuntimeMetrics::new(self.shared.config.flavor, self.driver_kind(), snaps)
     }
 }
 

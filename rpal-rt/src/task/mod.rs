@@ -17,10 +17,19 @@
 //!   read by the completing task while it is set.
 //! * The **registry key** is written once before publication, then only on the owner thread.
 //! * Panics in `poll` or in the future's `Drop` are caught and stored as a [`JoinError`].
+//!
+//! # Utilities (built on the above without touching the task cell)
+//! [`JoinSet`] (tasks awaited in completion order), task-local values ([`LocalKey`],
+//! [`crate::task_local!`]), named tasks ([`Builder`], [`name`]) and the cooperative budget
+//! ([`consume_budget`], [`unconstrained`]; reset by the worker before every poll).
 
+mod builder;
+pub(crate) mod coop;
 mod error;
 mod harness;
 mod join;
+mod join_set;
+mod local_key;
 pub(crate) mod raw;
 pub(crate) mod state;
 mod waker;
@@ -31,6 +40,11 @@ use std::future::Future;
 pub use error::JoinError;
 pub use join::{AbortHandle, JoinHandle};
 pub use yield_now::yield_now;
+// Task utilities (taskx): named tasks, JoinSet, task-locals, cooperative budget.
+pub use builder::{name, Builder};
+pub use coop::{consume_budget, unconstrained, Unconstrained};
+pub use join_set::JoinSet;
+pub use local_key::{AccessError, LocalKey, TaskLocalFuture};
 
 pub(crate) use raw::{Notified, OwnedTask, Owner, PollOutcome};
 

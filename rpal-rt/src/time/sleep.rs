@@ -237,7 +237,13 @@ impl Future for Sleep {
         if let Timer::Elapsed = this.timer {
             return Poll::Ready(());
         }
-        this.poll_with(cx, TimeHandle::current())
+        // taskx: a timer that fires takes one unit of the task's cooperative budget.
+        let mut unit = std::task::ready!(crate::task::coop::poll_proceed(cx));
+        let res = this.poll_with(cx, TimeHandle::current());
+        if res.is_ready() {
+            unit.made_progress();
+        }
+        res
     }
 }
 

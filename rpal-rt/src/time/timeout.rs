@@ -128,7 +128,15 @@ impl<F: Future> Future for Timeout<F> {
         if let Poll::Ready(output) = this.value.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        match Pin::new(this.delay).poll(cx) {
+        // taskx: if the inner future spent the whole cooperative budget, the deadline must
+        // still be able to fire, so the delay is then polled without a budget.
+        let delay = Pin::new(this.delay);
+        let fired = if crate::task::coop::has_budget_remaining() {
+            delay.poll(cx)
+        } else {
+            crate::task::coop::with_unconstrained(|| delay.poll(cx))
+        };
+        match fired {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed::new())),
             Poll::Pending => Poll::Pending,
         }
