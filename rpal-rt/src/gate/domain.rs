@@ -35,6 +35,7 @@ pub struct DomainConfig {
     pub(super) max_response: usize,
     pub(super) isolation: Isolation,
     pub(super) require_pkey: bool,
+    pub(super) use_pkey: bool,
     pub(super) tag_stacks: bool,
 }
 
@@ -47,6 +48,7 @@ impl Default for DomainConfig {
             max_response: 64 * 1024,
             isolation: Isolation::Exclusive,
             require_pkey: false,
+            use_pkey: true,
             tag_stacks: true,
         }
     }
@@ -96,6 +98,14 @@ impl DomainConfig {
     /// processes with such handlers; arenas stay tagged either way.
     pub fn tag_stacks(mut self, tag: bool) -> Self {
         self.tag_stacks = tag;
+        self
+    }
+
+    /// `false` runs this domain without a protection key even where keys exist (no PKRU writes,
+    /// no hardware isolation): the fallback path, chosen per domain instead of per process
+    /// (`RPAL_NO_PKEY=1`). Default `true`.
+    pub fn use_pkey(mut self, use_pkey: bool) -> Self {
+        self.use_pkey = use_pkey;
         self
     }
 
@@ -157,8 +167,20 @@ pub struct Domain {
 impl Domain {
     /// Creates a domain: allocates a key when available (or fails if `config.require_pkey`),
     /// maps and tags the arena, and sets up an empty stack pool.
+    ///
+    /// # Errors
+    /// `InvalidInput` when `require_pkey` and not `use_pkey`; `Unsupported` when a key is
+    /// required and the host has none; the OS error of `pkey_alloc`, `mmap` or `pkey_mprotect`.
     pub fn new(config: DomainConfig) -> io::Result<Domain> {
-        let key = if availability().is_available() {
+        if config.require_pkey && !config.use_pkey {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "DomainConfig: require_pkey(true) contradicts use_pkey(false)",
+            ));
+        }
+        let key = if !config.use_pkey {
+            None
+        } else if availability().is_available() {
             match ProtectionKey::new() {
                 Ok(k) => Some(Rc::new(k)),
                 Err(e) if config.require_pkey => return Err(e),

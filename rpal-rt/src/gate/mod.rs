@@ -118,3 +118,8 @@ mod stack_pool;
 
 pub use call::{CallError, ResponseBuf, ResponseFull, Service};
 pub use domain::{Domain, DomainConfig, DomainStats, Isolation};
+
+/// corosensei, re-exported only so `benches/gate.rs` can print its resume/suspend baseline beside
+/// the gate without the root package depending on it; not part of the API.
+#[doc(hidden)]
+pub use corosensei as __corosensei;
