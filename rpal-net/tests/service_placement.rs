@@ -1,0 +1,132 @@
+//! One client, both placements: the same `exercise` function calls a service published in this
+//! process (through the call gate) and the same handler served by another process (this test
+//! binary re-executed as the server) over an RpalStream.
+
+use std::io;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rpal_net::service::{self, ServiceClient};
+use rpal_net::unix::UnixAddr;
+use rpal_net::RpalListener;
+use rpal_rt::gate::{Domain, DomainConfig, ResponseBuf};
+
+/// Set in the re-executed child: the service name it must serve.
+const SERVER_ENV: &str = "RPAL_SERVICE_PLACEMENT_SERVER";
+
+/// The service, identical in both placements.
+fn upper(req: &[u8], resp: &mut ResponseBuf<'_>) {
+    if req == b"panic" {
+        panic!("asked to panic");
+    }
+    resp.write(&req.to_ascii_uppercase()).unwrap();
+}
+
+/// The client code under test: it never asks where the service runs.
+async fn exercise(client: &mut ServiceClient) {
+    assert_eq!(client.call(b"hello").await.unwrap(), b"HELLO");
+    assert_eq!(client.call(b"").await.unwrap(), b"");
+    let big: Vec<u8> = (0..40_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    assert_eq!(
+        client.call(&big).await.unwrap(),
+        big.to_ascii_uppercase(),
+        "40 kB request and response intact"
+    );
+    let err = client.call(b"panic").await.unwrap_err();
+    assert!(err.to_string().contains("asked to panic"), "{err}");
+    let mut out = Vec::new();
+    for i in 0..200u32 {
+        let req = format!("call {i}");
+        client.call_into(req.as_bytes(), &mut out).await.unwrap();
+        assert_eq!(out, req.to_ascii_uppercase().as_bytes());
+    }
+}
+
+#[test]
+fn same_client_against_an_in_process_domain() {
+    let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+    rt.block_on(async {
+        let domain = Domain::new(DomainConfig::new()).unwrap();
+        let name = format!("placement-local-{}", std::process::id());
+        service::publish(&domain.register(&name, upper));
+        let mut client = ServiceClient::connect(&name).await.unwrap();
+        assert!(client.is_in_process());
+        exercise(&mut client).await;
+        assert!(service::unpublish(&name));
+        assert_eq!(domain.stats().arena_used, 0);
+    });
+}
+
+/// In the child process only: serves one connection, then returns.
+#[test]
+fn server_process_entry() {
+    let Some(name) = std::env::var_os(SERVER_ENV) else {
+        return;
+    };
+    let name = name.into_string().unwrap();
+    let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+    rt.block_on(async {
+        let domain = Domain::new(DomainConfig::new()).unwrap();
+        let svc = domain.register(&name, upper);
+        let listener =
+            RpalListener::bind(UnixAddr::Abstract(&service::service_addr(&name))).unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        service::serve_connection(stream, &svc).await.unwrap();
+    });
+}
+
+#[test]
+fn same_client_against_another_process() {
+    let name = format!("placement-remote-{}", std::process::id());
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "server_process_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SERVER_ENV, &name)
+        .spawn()
+        .unwrap();
+    let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+    rt.block_on(async {
+        // Nothing is published on this thread, so connect goes to the process; retry until the
+        // child has bound its name.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut client = loop {
+            match ServiceClient::connect(&name).await {
+                Ok(c) => break c,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+                    ) && Instant::now() < deadline =>
+                {
+                    rpal_rt::time::sleep(Duration::from_millis(10)).await
+                }
+                Err(e) => panic!("connect to {name}: {e}"),
+            }
+        };
+        assert!(!client.is_in_process());
+        exercise(&mut client).await;
+    });
+    let status = child.wait().unwrap();
+    assert!(status.success(), "server process: {status}");
+}
+
+#[test]
+fn connect_without_a_local_or_remote_service_fails() {
+    let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+    rt.block_on(async {
+        let err = ServiceClient::connect("placement-nobody-serves-this")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+            ),
+            "{err:?}"
+        );
+    });
+}
