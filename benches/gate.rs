@@ -12,6 +12,7 @@
 //! | tokio task ping-pong | current-thread tokio, two tasks, two mpsc(1) channels, one round trip per sample |
 //! | RpalStream, other process | write 32 B + read_exact 32 B to a server process (this binary re-executed), per call |
 //! | same, server busy-polls | the server spins on `try_read` instead of awaiting |
+//! | ServiceClient, other process | the gate-via-ServiceClient row's client code against `serve_connection` in a server process (framed, + the server's gate call) |
 //!
 //! Rows that take well under the ~20-40 cycle cost of `rdtsc` itself are timed in batches of
 //! [`BATCH`] calls and each sample is the batch divided by `BATCH` (so p99 hides single-call
@@ -27,11 +28,12 @@ use std::time::{Duration, Instant};
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use hdrhistogram::Histogram;
+use rpal_net::service::ServiceClient;
 use rpal_net::unix::UnixAddr;
 use rpal_net::{RpalListener, RpalStream};
 use rpal_rt::gate::__corosensei::{Coroutine, CoroutineResult, Yielder};
 use rpal_rt::gate::pkey::availability;
-use rpal_rt::gate::{Domain, DomainConfig};
+use rpal_rt::gate::{Domain, DomainConfig, ResponseBuf};
 
 /// Calls per timed batch for the rows that are too short to time one by one.
 const BATCH: u64 = 64;
@@ -104,6 +106,15 @@ fn batched(samples: u64, mut f: impl FnMut()) -> Histogram<u64> {
     h
 }
 
+/// The service of every gate row: each request byte + 1 (at most [`MSG`] bytes).
+fn inc_handler(req: &[u8], resp: &mut ResponseBuf<'_>) {
+    let mut out = [0u8; MSG];
+    for (o, i) in out.iter_mut().zip(req) {
+        *o = i.wrapping_add(1);
+    }
+    let _ = resp.write(&out[..req.len().min(MSG)]);
+}
+
 #[inline(never)]
 fn plain_call(req: &[u8; MSG], out: &mut [u8; MSG]) {
     for (o, i) in out.iter_mut().zip(req) {
@@ -166,13 +177,7 @@ fn bench_gate(samples: u64, pkey: bool) -> Row {
             }
         }
     };
-    let svc = domain.register("inc", |req, resp| {
-        let mut out = [0u8; MSG];
-        for (o, i) in out.iter_mut().zip(req) {
-            *o = i.wrapping_add(1);
-        }
-        let _ = resp.write(&out[..req.len().min(MSG)]);
-    });
+    let svc = domain.register("inc", inc_handler);
     let req = [7u8; MSG];
     let mut out = Vec::with_capacity(MSG);
     let h = batched(samples, || {
@@ -192,13 +197,10 @@ fn bench_gate(samples: u64, pkey: bool) -> Row {
 }
 
 fn bench_service_client(samples: u64) -> Row {
-    use rpal_net::service::ServiceClient;
     let rt = rpal_rt::Runtime::new_current_thread().expect("runtime");
     let h = rt.block_on(async move {
         let domain = Domain::new(DomainConfig::new()).expect("domain");
-        let svc = domain.register("inc", |req, resp| {
-            let _ = resp.write(req);
-        });
+        let svc = domain.register("inc", inc_handler);
         let mut client = ServiceClient::in_process(&svc);
         let req = [7u8; MSG];
         let mut h = histogram();
@@ -265,13 +267,20 @@ fn bench_tokio(samples: u64) -> Row {
 }
 
 /// The server side of the RpalStream rows: answers each 32-byte request with its bytes + 1.
-fn run_server(name: &str, busy_poll: bool) -> io::Result<()> {
+fn run_server(name: &str, mode: &str) -> io::Result<()> {
+    let busy_poll = mode == "poll";
     let rt = rpal_rt::Runtime::new_current_thread()?;
     rt.block_on(async move {
         let listener = RpalListener::bind(UnixAddr::Abstract(name.as_bytes()))?;
         // Ready: the client may connect now.
         println!("ready");
         let (mut s, _) = listener.accept().await?;
+        if mode == "service" {
+            // The handler of the in-process rows, behind the gate of this process.
+            let domain = Domain::new(DomainConfig::new())?;
+            let svc = domain.register("inc", inc_handler);
+            return rpal_net::service::serve_connection(s, &svc).await;
+        }
         let mut buf = [0u8; MSG];
         loop {
             if busy_poll {
@@ -298,13 +307,13 @@ fn run_server(name: &str, busy_poll: bool) -> io::Result<()> {
     })
 }
 
-fn bench_rpal_stream(samples: u64, busy_poll: bool) -> Row {
-    let name = if busy_poll {
-        "RpalStream, other proc, srv polls"
-    } else {
-        "RpalStream, other process"
+fn bench_rpal_stream(samples: u64, mode: &'static str) -> Row {
+    let name = match mode {
+        "poll" => "RpalStream, other proc, srv polls",
+        "service" => "ServiceClient, other process",
+        _ => "RpalStream, other process",
     };
-    match rpal_stream_rows(samples, busy_poll) {
+    match rpal_stream_rows(samples, mode) {
         Ok((h, shm, doorbells)) => Row {
             name,
             hist: Some(h),
@@ -325,17 +334,13 @@ fn bench_rpal_stream(samples: u64, busy_poll: bool) -> Row {
     }
 }
 
-fn rpal_stream_rows(samples: u64, busy_poll: bool) -> io::Result<(Histogram<u64>, bool, u64)> {
-    let name = format!(
-        "rpal-gate-bench-{}-{}",
-        std::process::id(),
-        u8::from(busy_poll)
-    );
+fn rpal_stream_rows(samples: u64, mode: &str) -> io::Result<(Histogram<u64>, bool, Option<u64>)> {
+    let name = format!("rpal-gate-bench-{}-{mode}", std::process::id());
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
         .arg(SERVER_ARG)
         .arg(&name)
-        .arg(if busy_poll { "poll" } else { "await" })
+        .arg(mode)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()?;
@@ -356,6 +361,11 @@ fn rpal_stream_rows(samples: u64, busy_poll: bool) -> io::Result<(Histogram<u64>
     let result = rt.block_on(async {
         let mut s = RpalStream::connect(UnixAddr::Abstract(name.as_bytes())).await?;
         let shm = s.is_shared_memory();
+        if mode == "service" {
+            return service_client_rows(s, samples)
+                .await
+                .map(|h| (h, shm, None));
+        }
         let mut h = histogram();
         let req = [7u8; MSG];
         let mut resp = [0u8; MSG];
@@ -373,10 +383,30 @@ fn rpal_stream_rows(samples: u64, busy_poll: bool) -> io::Result<(Histogram<u64>
         }
         let doorbells = s.stats().doorbells_sent;
         s.close().await?;
-        Ok((h, shm, doorbells))
+        Ok((h, shm, Some(doorbells)))
     });
     let _ = child.wait();
     result
+}
+
+/// The remote placement of [`bench_service_client`]: the same client API over `s`.
+async fn service_client_rows(s: RpalStream, samples: u64) -> io::Result<Histogram<u64>> {
+    let mut client = ServiceClient::remote(s);
+    let req = [7u8; MSG];
+    let mut out = Vec::new();
+    let mut h = histogram();
+    for i in 0..samples + samples / 10 {
+        let t0 = rdtsc();
+        client.call_into(&req, &mut out).await?;
+        let dt = rdtsc() - t0;
+        if out != [8u8; MSG] {
+            return Err(io::Error::other("wrong response"));
+        }
+        if i >= samples / 10 {
+            h.record(dt.max(1)).expect("value within bounds");
+        }
+    }
+    Ok(h)
 }
 
 fn tsc_ghz() -> f64 {
@@ -389,8 +419,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some(SERVER_ARG) {
         let name = args.get(2).map_or("", String::as_str);
-        let busy = args.get(3).map(String::as_str) == Some("poll");
-        if let Err(e) = run_server(name, busy) {
+        let mode = args.get(3).map_or("await", String::as_str);
+        if let Err(e) = run_server(name, mode) {
             eprintln!("gate bench server: {e}");
             std::process::exit(1);
         }
@@ -411,8 +441,9 @@ fn main() {
         bench_gate(fast, true),
         bench_service_client(fast),
         bench_tokio(slow),
-        bench_rpal_stream(slow, false),
-        bench_rpal_stream(slow, true),
+        bench_rpal_stream(slow, "await"),
+        bench_rpal_stream(slow, "poll"),
+        bench_rpal_stream(slow, "service"),
     ];
     print_rows(&rows);
 }
