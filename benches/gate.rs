@@ -318,12 +318,13 @@ fn bench_rpal_stream(samples: u64, mode: &'static str) -> Row {
             name,
             hist: Some(h),
             note: format!(
-                "per call, {}, RpalConfig::default(), {doorbells} client doorbells",
+                "per call, {}, RpalConfig::default(){}",
                 if shm {
                     "shared memory"
                 } else {
                     "FALLBACK socket"
-                }
+                },
+                doorbells.map_or(String::new(), |n| format!(", {n} client doorbells"))
             ),
         },
         Err(e) => Row {
