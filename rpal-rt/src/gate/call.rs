@@ -4,13 +4,16 @@
 //! and why, is in the `gate` module essay; the guards here make each step undo itself on every
 //! exit path.
 
-use std::convert::Infallible;
+use std::cell::Cell;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
 use std::ptr;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
@@ -22,10 +25,6 @@ use super::stack_pool::{PooledStack, TakeError};
 
 /// The type-erased handler of a service.
 pub(super) type Handler = dyn Fn(&[u8], &mut ResponseBuf<'_>);
-
-/// What the handler coroutine yields. Uninhabited today: handlers run to completion. The async
-/// step replaces it with a `Pending` marker (see the `gate` module doc).
-type Suspend = Infallible;
 
 /// What the handler coroutine returns: the response length, or the panic message.
 type Outcome = Result<usize, String>;
@@ -49,6 +48,8 @@ pub enum CallError {
     Panicked(String),
     /// Mapping a new stack failed.
     Os(io::Error),
+    /// A [`GateCall`] was polled again after it completed.
+    Polled,
 }
 
 impl fmt::Display for CallError {
@@ -63,6 +64,7 @@ impl fmt::Display for CallError {
             }
             CallError::Panicked(msg) => write!(f, "call gate: handler panicked: {msg}"),
             CallError::Os(e) => write!(f, "call gate: {e}"),
+            CallError::Polled => f.write_str("call gate: call polled after completion"),
         }
     }
 }
@@ -208,17 +210,31 @@ impl Drop for MaskGuard {
     }
 }
 
-/// Gives a call's arena allocations back when dropped.
+/// Gives a call's arena region back when dropped.
 struct ArenaRelease<'a> {
     arena: &'a Arena,
-    mark: usize,
+    start: usize,
+    end: usize,
 }
 
 impl Drop for ArenaRelease<'_> {
     fn drop(&mut self) {
-        self.arena.release(self.mark);
+        self.arena.free(self.start, self.end);
     }
 }
+
+/// A call's buffers in the callee arena, with the request already copied in.
+struct Buffers {
+    /// The region `[start, end)` to free when the call ends.
+    start: usize,
+    end: usize,
+    req: (usize, usize),
+    resp: (usize, usize),
+}
+
+/// The handler coroutine: resumed with `()`, yields `()` when the handler waits on a pending
+/// future (see [`wait`]), returns the outcome.
+type HandlerCoroutine = Coroutine<(), (), Outcome, PooledStack>;
 
 impl Service {
     pub(super) fn new(domain: Rc<DomainInner>, name: Rc<str>, handler: Rc<Handler>) -> Service {
@@ -238,35 +254,24 @@ impl Service {
     ///
     /// Runs on the calling thread, on one of the callee domain's stacks, under the callee's
     /// protection key; no syscall unless the domain must map a new stack. Never blocks: with all
-    /// stacks in use it fails with [`CallError::StacksExhausted`].
+    /// stacks in use it fails with [`CallError::StacksExhausted`]. A handler called this way
+    /// cannot [`wait`] (it panics, which the call reports as [`CallError::Panicked`]); use
+    /// [`Service::call_async`] for handlers that wait.
     pub fn call(&self, request: &[u8]) -> Result<Vec<u8>, CallError> {
         let mut out = Vec::new();
         self.call_into(request, &mut out)?;
         Ok(out)
     }
 
-    /// Like [`Service::call`], writing the response into `out` (cleared first) to reuse its
-    /// allocation.
-    pub fn call_into(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), CallError> {
+    /// Steps 1 and 3 of the protocol: a stack, then the request copied into the arena and the
+    /// response reserved after it. The caller holds the entry rights.
+    fn prepare(&self, request: &[u8]) -> Result<(PooledStack, Buffers), CallError> {
         let domain = &*self.domain;
-        // 1. A stack, before touching anything: exhaustion fails with no state changed.
         let stack = domain.stacks.take().map_err(|e| match e {
             TakeError::Exhausted => CallError::StacksExhausted,
             TakeError::Os(e) => CallError::Os(e),
         })?;
-        // 2. Entry rights: the caller's plus the callee's key (its arena and stacks). Declared
-        //    before the coroutine so that it is dropped after it on every path.
-        //    The chain records it for the panic hook (see `chain.rs`).
-        let _entry = domain.key.as_deref().map(|key| {
-            let guard = MaskGuard::switch(|m| m.or(key));
-            let chain = ChainGuard::enter(guard.restore, key);
-            (guard, chain)
-        });
-        // 3. One copy: request into the callee arena; reserve the response right after it.
-        let _arena = ArenaRelease {
-            arena: &domain.arena,
-            mark: domain.arena.mark(),
-        };
+        let start = domain.arena.mark();
         let req_ptr = domain
             .arena
             .alloc(request.len())
@@ -275,45 +280,352 @@ impl Service {
                 available: domain.arena.remaining(),
             })?;
         // SAFETY: `req_ptr` has room for `request.len()` bytes of the callee arena, reserved
-        // for this call and writable under the entry rights set in step 2; a caller slice and
+        // for this call and writable under the entry rights the caller holds; a caller slice and
         // a freshly reserved arena range cannot overlap.
         unsafe { ptr::copy_nonoverlapping(request.as_ptr(), req_ptr, request.len()) };
         let resp_cap = domain.config.max_response.min(domain.arena.remaining());
-        let (resp_ptr, resp_cap) = match domain.arena.alloc(resp_cap) {
-            Some(p) => (p, resp_cap),
-            None => (req_ptr, 0),
+        let resp = match domain.arena.alloc(resp_cap) {
+            Some(p) => (p as usize, resp_cap),
+            None => (req_ptr as usize, 0),
         };
-        // 4. The rights the handler runs with, applied on its own stack (see the essay).
-        let run_mask = match (&domain.key, domain.config.isolation) {
+        Ok((
+            stack,
+            Buffers {
+                start,
+                end: domain.arena.mark(),
+                req: (req_ptr as usize, request.len()),
+                resp,
+            },
+        ))
+    }
+
+    /// The rights the handler runs with when they differ from the entry rights.
+    fn run_mask(&self) -> Option<ProtectionMask> {
+        match (&self.domain.key, self.domain.config.isolation) {
             (Some(key), Isolation::Exclusive) => Some(ProtectionMask::zero().or(key)),
             _ => None,
+        }
+    }
+
+    /// Step 2: the caller's rights plus the callee's key, recorded on the chain; both undone
+    /// when the returned guards drop.
+    fn enter(&self) -> Option<(MaskGuard, ChainGuard)> {
+        self.domain.key.as_deref().map(|key| {
+            let guard = MaskGuard::switch(|m| m.or(key));
+            let chain = ChainGuard::enter(guard.restore, key);
+            (guard, chain)
+        })
+    }
+
+    /// Like [`Service::call`], writing the response into `out` (cleared first) to reuse its
+    /// allocation.
+    pub fn call_into(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), CallError> {
+        // 2. Entry rights, declared before the coroutine so they are dropped after it.
+        let _entry = self.enter();
+        // 1 + 3. Stack and buffers; a failure changed nothing but the rights, restored by
+        //    `_entry`.
+        let (stack, bufs) = self.prepare(request)?;
+        let _arena = ArenaRelease {
+            arena: &self.domain.arena,
+            start: bufs.start,
+            end: bufs.end,
         };
         let job = Job {
             handler: self.handler.clone(),
-            req: (req_ptr as usize, request.len()),
-            resp: (resp_ptr as usize, resp_cap),
-            run_mask,
+            req: bufs.req,
+            resp: bufs.resp,
+            run_mask: self.run_mask(),
+            link: Link::Sync {
+                entry: current_mask(),
+            },
         };
-        // 5. Switch: the coroutine is created (its first frame written to the callee stack)
+        // 4-5. Switch: the coroutine is created (its first frame written to the callee stack)
         //    and resumed under the entry rights.
-        let mut co: Coroutine<(), Suspend, Outcome, PooledStack> =
-            Coroutine::with_stack(stack, move |y: &Yielder<(), Suspend>, ()| job.run(y));
-        let outcome = match co.resume(()) {
+        let mut co: HandlerCoroutine =
+            Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| job.run(y));
+        let outcome = match resume(&mut co) {
             CoroutineResult::Return(outcome) => outcome,
-            CoroutineResult::Yield(never) => match never {},
+            // `wait` never suspends a synchronous call (it panics instead); should a handler
+            // suspend anyway, unwind it here, under the entry rights.
+            CoroutineResult::Yield(()) => {
+                force_unwind(&mut co);
+                Err("handler suspended in a synchronous call".to_owned())
+            }
         };
         // The coroutine finished: its stack goes back to the pool.
         drop(co.into_stack());
         // 6. Copy the response out while the callee arena is still accessible.
-        let len = outcome.map_err(CallError::Panicked)?.min(resp_cap);
+        let len = outcome.map_err(CallError::Panicked)?.min(bufs.resp.1);
         out.clear();
         if len > 0 {
-            // SAFETY: the handler initialised `len <= resp_cap` bytes at `resp_ptr`, in the
-            // arena range reserved for this call and readable under the entry rights.
-            out.extend_from_slice(unsafe { std::slice::from_raw_parts(resp_ptr, len) });
+            // SAFETY: the handler initialised `len <= resp cap` bytes at the response address,
+            // in the arena range reserved for this call and readable under the entry rights.
+            out.extend_from_slice(unsafe {
+                std::slice::from_raw_parts(bufs.resp.0 as *const u8, len)
+            });
         }
         Ok(())
-        // 7. `_arena` releases the buffers, then `_entry` restores the caller's PKRU.
+        // 7. `_arena` frees the buffers, then `_entry` restores the caller's PKRU.
+    }
+
+    /// Calls the handler as a future: a handler that [`wait`]s on a pending future suspends
+    /// its coroutine, and the returned [`GateCall`] returns `Pending` to the polling task, which
+    /// the future's waker resumes (see the `gate` module doc, "Async handlers").
+    ///
+    /// The request is copied and the coroutine created now; the handler first runs on the
+    /// first poll. Failures before the start (stacks, arena) are reported by that poll.
+    pub fn call_async(&self, request: &[u8]) -> GateCall {
+        let entry = self.enter();
+        let state = match self.prepare(request) {
+            Err(e) => CallState::Failed(Some(e)),
+            Ok((stack, bufs)) => {
+                let mailbox = Rc::new(Cell::new(Resume {
+                    waker: ptr::null(),
+                    entry: current_mask(),
+                }));
+                let job = Job {
+                    handler: self.handler.clone(),
+                    req: bufs.req,
+                    resp: bufs.resp,
+                    run_mask: self.run_mask(),
+                    link: Link::Async(mailbox.clone()),
+                };
+                // Created under the entry rights: its first frame goes onto the callee stack.
+                let co: HandlerCoroutine =
+                    Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| job.run(y));
+                CallState::Running(Running {
+                    service: self.clone(),
+                    co: Some(co),
+                    mailbox,
+                    bufs,
+                })
+            }
+        };
+        drop(entry);
+        GateCall { state }
+    }
+}
+
+/// What an async call's coroutine reads each time it runs: the waker of the task polling the
+/// call (null while it is being dropped) and the entry rights of whoever resumed it, which the
+/// handler restores before it switches back. Written by the resumer just before each resume.
+#[derive(Clone, Copy)]
+struct Resume {
+    waker: *const Waker,
+    entry: ProtectionMask,
+}
+
+/// How a handler's frame learns its resumer's state.
+enum Link {
+    /// A synchronous call: resumed exactly once, by the caller whose entry rights these are.
+    Sync { entry: ProtectionMask },
+    /// An async call: the mailbox its [`GateCall`] writes before every resume. On the heap
+    /// (key 0), so the handler can read it under its run rights.
+    Async(Rc<Cell<Resume>>),
+}
+
+impl Link {
+    fn get(&self) -> Resume {
+        match self {
+            Link::Sync { entry } => Resume {
+                waker: ptr::null(),
+                entry: *entry,
+            },
+            Link::Async(mailbox) => mailbox.get(),
+        }
+    }
+}
+
+/// Resumes a handler coroutine, keeping this thread's current-handler pointer as it was (the
+/// coroutine sets its own while it runs, see [`wait`]).
+fn resume(co: &mut HandlerCoroutine) -> CoroutineResult<(), Outcome> {
+    let prev = CURRENT.with(Cell::get);
+    let r = co.resume(());
+    CURRENT.with(|c| c.set(prev));
+    r
+}
+
+/// Unwinds a suspended handler coroutine (its destructors run on its stack), keeping this
+/// thread's current-handler pointer as it was. The caller holds the entry rights.
+fn force_unwind(co: &mut HandlerCoroutine) {
+    let prev = CURRENT.with(Cell::get);
+    co.force_unwind();
+    CURRENT.with(|c| c.set(prev));
+}
+
+/// The future of [`Service::call_async`]: the response, or why the call failed.
+///
+/// Dropping it while the handler is suspended unwinds the handler's stack (its destructors run,
+/// under the callee's rights), gives the stack and the arena region back and leaves the
+/// dropper's PKRU as it was.
+#[must_use = "a gate call does nothing unless polled"]
+pub struct GateCall {
+    state: CallState,
+}
+
+impl fmt::Debug for GateCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            CallState::Failed(_) => "failed",
+            CallState::Running(_) => "running",
+            CallState::Done => "done",
+        };
+        f.debug_struct("GateCall").field("state", &state).finish()
+    }
+}
+
+enum CallState {
+    /// Failed before the handler started; the error is taken by the first poll.
+    Failed(Option<CallError>),
+    Running(Running),
+    Done,
+}
+
+/// An async call in flight: its coroutine (on a callee stack), its arena region and the
+/// mailbox through which each resume tells the handler its waker and entry rights.
+struct Running {
+    service: Service,
+    /// `None` only after completion, in `finish`.
+    co: Option<HandlerCoroutine>,
+    mailbox: Rc<Cell<Resume>>,
+    bufs: Buffers,
+}
+
+impl Running {
+    /// Resumes the handler under the entry rights; `Some` when it returned.
+    fn step(&mut self, waker: &Waker, out: &mut Vec<u8>) -> Option<Result<(), CallError>> {
+        let _entry = self.service.enter();
+        self.mailbox.set(Resume {
+            waker: waker as *const Waker,
+            entry: current_mask(),
+        });
+        let co = self.co.as_mut()?;
+        let outcome = match resume(co) {
+            CoroutineResult::Yield(()) => return None,
+            CoroutineResult::Return(outcome) => outcome,
+        };
+        if let Some(co) = self.co.take() {
+            drop(co.into_stack());
+        }
+        let len = match outcome {
+            Ok(len) => len.min(self.bufs.resp.1),
+            Err(msg) => return Some(Err(CallError::Panicked(msg))),
+        };
+        out.clear();
+        if len > 0 {
+            // SAFETY: the handler initialised `len <= resp cap` bytes at the response address,
+            // in the arena region of this call (still reserved: freed only when `self` drops),
+            // readable under the entry rights held by `_entry`.
+            out.extend_from_slice(unsafe {
+                std::slice::from_raw_parts(self.bufs.resp.0 as *const u8, len)
+            });
+        }
+        Some(Ok(()))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut co) = self.co.take() {
+            // Still suspended: unwind it under the entry rights of whoever drops it, which the
+            // handler's guard switches to before it switches back (see `Job::run`).
+            let _entry = self.service.enter();
+            self.mailbox.set(Resume {
+                waker: ptr::null(),
+                entry: current_mask(),
+            });
+            force_unwind(&mut co);
+            drop(co.into_stack());
+        }
+        self.service
+            .domain
+            .arena
+            .free(self.bufs.start, self.bufs.end);
+    }
+}
+
+impl Future for GateCall {
+    type Output = Result<Vec<u8>, CallError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let result = match &mut this.state {
+            CallState::Failed(e) => Err(e.take().unwrap_or(CallError::Polled)),
+            CallState::Done => Err(CallError::Polled),
+            CallState::Running(running) => {
+                let mut out = Vec::new();
+                match running.step(cx.waker(), &mut out) {
+                    None => return Poll::Pending,
+                    Some(r) => r.map(|()| out),
+                }
+            }
+        };
+        // Drops `Running`: frees the arena region.
+        this.state = CallState::Done;
+        Poll::Ready(result)
+    }
+}
+
+thread_local! {
+    /// The frame of the handler running on this thread's current stack, or null outside
+    /// handlers. Set by the handler's coroutine when it starts and after every suspension;
+    /// put back by [`resume`] when the coroutine switches out.
+    static CURRENT: Cell<*const Frame> = const { Cell::new(ptr::null()) };
+}
+
+/// A running handler's view of its call, on the callee stack.
+struct Frame {
+    yielder: *const Yielder<(), ()>,
+    link: Link,
+    run_mask: Option<ProtectionMask>,
+}
+
+/// Waits, inside a gate handler, for `future`: polls it with the waker of the task that drives
+/// the call; while it is pending, suspends the handler's coroutine so that
+/// [`Service::call_async`]'s future returns `Pending`, and polls again when that task resumes
+/// it. Outside async handlers there is nobody to return `Pending` to.
+///
+/// The future is polled under the handler's rights; while suspended, the caller runs with its
+/// own rights (the handler switches back to the entry rights before it suspends, and to its
+/// run rights again when resumed).
+///
+/// # Panics
+/// Outside a gate handler, or in a handler called synchronously ([`Service::call`]); the gate
+/// reports the latter as [`CallError::Panicked`].
+pub fn wait<F: Future>(future: F) -> F::Output {
+    let frame = CURRENT.with(Cell::get);
+    assert!(!frame.is_null(), "gate::wait called outside a gate handler");
+    // SAFETY: CURRENT is non-null only while a handler's coroutine runs on this thread, and
+    // then points to that handler's `Frame`, which lives on the coroutine's stack until the
+    // coroutine ends; this code runs inside that handler (nested handlers set their own frame
+    // and `resume` puts this one back when they switch out).
+    let frame = unsafe { &*frame };
+    let mut future = pin!(future);
+    loop {
+        let now = frame.link.get();
+        if now.waker.is_null() {
+            panic!(
+                "gate::wait in a handler called synchronously (Service::call); \
+                 call it with Service::call_async to let it wait"
+            );
+        }
+        // SAFETY: the resumer wrote a waker that outlives this resume (the `&Waker` of its
+        // `poll`, which is blocked in `resume` until the coroutine switches back).
+        let waker = unsafe { &*now.waker };
+        if let Poll::Ready(v) = future.as_mut().poll(&mut Context::from_waker(waker)) {
+            return v;
+        }
+        // Pending: back to the entry rights, so the switch can use the resumer's stack.
+        if frame.run_mask.is_some() {
+            allow(now.entry);
+        }
+        // SAFETY: the yielder belongs to this handler's coroutine, which is running (we are on
+        // its stack), so it is alive.
+        unsafe { &*frame.yielder }.suspend(());
+        CURRENT.with(|c| c.set(frame));
+        if let Some(m) = frame.run_mask {
+            allow(m);
+        }
     }
 }
 
@@ -326,19 +638,49 @@ struct Job {
     resp: (usize, usize),
     /// Rights to switch to on the callee stack, when they differ from the entry rights.
     run_mask: Option<ProtectionMask>,
+    link: Link,
+}
+
+/// Narrows PKRU to the run rights; on drop (return, caught panic, forced unwind) widens it to
+/// the entry rights of the *latest* resumer, which may differ from the first one's.
+struct RunRights<'a> {
+    frame: &'a Frame,
+}
+
+impl<'a> RunRights<'a> {
+    fn enter(frame: &'a Frame) -> RunRights<'a> {
+        if let Some(m) = frame.run_mask {
+            allow(m);
+        }
+        RunRights { frame }
+    }
+}
+
+impl Drop for RunRights<'_> {
+    fn drop(&mut self) {
+        if self.frame.run_mask.is_some() {
+            allow(self.frame.link.get().entry);
+        }
+    }
 }
 
 impl Job {
     /// Body of the coroutine; runs on the callee stack.
-    fn run(self, _yielder: &Yielder<(), Suspend>) -> Outcome {
+    fn run(self, yielder: &Yielder<(), ()>) -> Outcome {
+        let frame = Frame {
+            yielder,
+            link: self.link,
+            run_mask: self.run_mask,
+        };
+        CURRENT.with(|c| c.set(&frame));
         // Narrow the rights now that the caller's stack is no longer in use; the guard widens
         // them back before the coroutine switches to the caller's stack again.
-        let narrowed = self.run_mask.map(|m| MaskGuard::switch(|_| m));
+        let narrowed = RunRights::enter(&frame);
         let req: &[u8] = if self.req.1 == 0 {
             &[]
         } else {
-            // SAFETY: `req.1` bytes at `req.0` were copied in by `call_into`, stay reserved until
-            // the call returns, and are readable under both the entry and the run rights.
+            // SAFETY: `req.1` bytes at `req.0` were copied in by `prepare`, stay reserved until
+            // the call ends, and are readable under both the entry and the run rights.
             unsafe { std::slice::from_raw_parts(self.req.0 as *const u8, self.req.1) }
         };
         let mut resp = ResponseBuf {
@@ -348,6 +690,8 @@ impl Job {
             _call: PhantomData,
         };
         let handler = &*self.handler;
+        // Also catches a forced unwind (a dropped `GateCall`); corosensei accepts the normal
+        // return that follows and discards the outcome.
         let result = catch_unwind(AssertUnwindSafe(|| handler(req, &mut resp)));
         let outcome = match result {
             Ok(()) => Ok(resp.len),

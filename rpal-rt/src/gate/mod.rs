@@ -116,7 +116,7 @@ pub mod pkey;
 pub mod receiver_state;
 mod stack_pool;
 
-pub use call::{CallError, ResponseBuf, ResponseFull, Service};
+pub use call::{wait, CallError, GateCall, ResponseBuf, ResponseFull, Service};
 pub use domain::{Domain, DomainConfig, DomainStats, Isolation};
 
 /// corosensei, re-exported only so `benches/gate.rs` can print its resume/suspend baseline beside
