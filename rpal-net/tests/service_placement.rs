@@ -19,6 +19,13 @@ fn upper(req: &[u8], resp: &mut ResponseBuf<'_>) {
     if req == b"panic" {
         panic!("asked to panic");
     }
+    if req == b"sleep" {
+        // An async handler: the calling task (in process) or the connection's task (in the
+        // service process) gets Pending and the reactor resumes the handler.
+        rpal_rt::gate::wait(rpal_rt::time::sleep(Duration::from_millis(1)));
+        resp.write(b"SLEPT").unwrap();
+        return;
+    }
     resp.write(&req.to_ascii_uppercase()).unwrap();
 }
 
@@ -32,6 +39,7 @@ async fn exercise(client: &mut ServiceClient) {
         big.to_ascii_uppercase(),
         "40 kB request and response intact"
     );
+    assert_eq!(client.call(b"sleep").await.unwrap(), b"SLEPT");
     let err = client.call(b"panic").await.unwrap_err();
     assert!(err.to_string().contains("asked to panic"), "{err}");
     let mut out = Vec::new();

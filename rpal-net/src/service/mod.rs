@@ -15,7 +15,9 @@
 //! request and one framed response over the shared-memory ring of an [`RpalStream`]. The code
 //! that calls does not change. Both placements run the *same* handler: the service process
 //! registers it in a gate domain of its own and [`serve`] calls it through the gate, so the
-//! handler is isolated from the server's network code there too.
+//! handler is isolated from the server's network code there too. Handlers may wait
+//! (`rpal_rt::gate::wait`): in process the calling task gets `Pending` and is resumed by the
+//! reactor; in a service process the connection's task does.
 //!
 //! # Threads
 //!
@@ -176,7 +178,11 @@ impl ServiceClient {
     /// As [`ServiceClient::call`].
     pub async fn call_into(&mut self, request: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         match &mut self.placement {
-            Placement::InProcess(service) => service.call_into(request, out).map_err(gate_error),
+            Placement::InProcess(service) => {
+                // call_async, so a handler that waits (`gate::wait`) suspends this task only.
+                *out = service.call_async(request).await.map_err(gate_error)?;
+                Ok(())
+            }
             Placement::Remote { stream, frame } => {
                 wire::encode(frame, None, request)?;
                 wire::write_frame(stream, frame).await?;

@@ -38,11 +38,11 @@ pub async fn serve(listener: RpalListener, service: Service) -> io::Result<()> {
 /// I/O errors of the stream and malformed frames (`InvalidData`).
 pub async fn serve_connection(mut stream: RpalStream, service: &Service) -> io::Result<()> {
     let mut request = Vec::new();
-    let mut response = Vec::new();
     let mut frame = Vec::new();
     while wire::read_body(&mut stream, &mut request).await? {
-        match service.call_into(&request, &mut response) {
-            Ok(()) => wire::encode(&mut frame, Some(wire::STATUS_OK), &response)?,
+        // call_async: a handler that waits suspends this connection's task only.
+        match service.call_async(&request).await {
+            Ok(response) => wire::encode(&mut frame, Some(wire::STATUS_OK), &response)?,
             Err(e) => wire::encode(&mut frame, Some(wire::STATUS_ERR), e.to_string().as_bytes())?,
         }
         wire::write_frame(&mut stream, &frame).await?;

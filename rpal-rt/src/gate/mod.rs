@@ -2,7 +2,8 @@
 //! thread, with no syscall and no thread switch.
 //!
 //! Exports: [`Domain`] (a protection key, an arena, a stack pool), [`DomainConfig`],
-//! [`Isolation`], [`DomainStats`], [`Service`] (a registered handler; `call`, `call_into`),
+//! [`Isolation`], [`DomainStats`], [`Service`] (a registered handler; `call`, `call_into`,
+//! `call_async`), [`GateCall`] (the future of an async call), [`wait`] (await inside a handler),
 //! [`ResponseBuf`] (where a handler writes its answer), [`CallError`], [`ResponseFull`], the
 //! [`receiver_state`] word for the cross-thread gate, and [`pkey`] (protection keys).
 //!
@@ -54,9 +55,9 @@
 //!
 //! Nested calls are just calls: a handler in A calling B does steps 1-8 with `S` = A's run
 //! rights, so B's entry rights are `A's + B`, B runs with `0 + B` (A denied), and A gets its own
-//! rights back on return. Calls nest strictly on one thread, hence the arena's LIFO mark/release
-//! and a stack per nesting level; a re-entrant call into the same domain takes another stack
-//! from the same pool.
+//! rights back on return. Synchronous calls nest strictly on one thread, so the arena's regions
+//! are freed top first, with a stack per nesting level; a re-entrant call into the same domain
+//! takes another stack from the same pool. (Async calls can finish out of order: see below.)
 //!
 //! # Who owns what
 //!
@@ -95,18 +96,32 @@
 //! only after winning its `WAIT -> CALL` transition) with domains placed in a shared mapping;
 //! that placement is a later step.
 //!
-//! # Async handlers (later step)
+//! # Async handlers
 //!
-//! The handler coroutine's yield type is uninhabited today ([`std::convert::Infallible`]), so a
-//! resume always runs the handler to completion. The planned Pending path: give handlers a
-//! context carrying the coroutine's `Yielder`; a handler that polls a future and gets `Pending`
-//! first restores the entry rights (guard) and suspends with a `Pending` value; `call` then
-//! returns a `PendingCall` that owns the suspended coroutine, its stack and its arena mark (so
-//! the arena becomes a per-call region, not LIFO), and the caller's task stores it and returns
-//! `Poll::Pending`. On wake, the task re-enters: save PKRU, write entry rights, resume, handle the
-//! next Yield/Return exactly as steps 5-8. Dropping a `PendingCall` must force-unwind the
-//! coroutine under the entry rights (corosensei does this in Drop; the guard order in `call.rs`
-//! already keeps the rights in place while it runs).
+//! A handler may call [`wait`]`(future)`. Called through [`Service::call_async`] (a
+//! [`GateCall`] future), the handler polls the future with the waker of the task polling the
+//! call; on `Pending` it switches PKRU back to the entry rights and suspends its coroutine, and
+//! the `GateCall` returns `Pending` to that task. When the waker fires, the task polls the
+//! `GateCall` again, which redoes step 2 (the *current* caller's rights + K, which may differ
+//! from the first poll's), writes that waker and those rights into the call's mailbox and
+//! resumes the coroutine; the handler re-applies its run rights and polls its future again.
+//! So, while suspended, the caller runs with exactly its own rights; inside the handler the run
+//! rights hold on every resume; and whatever rights the last resumer had are what the handler's
+//! guard restores before its final switch.
+//!
+//! Owned by a `GateCall` in flight: its coroutine (one stack of D), its arena region, the
+//! mailbox (on the key-0 heap, so the handler can read it under its run rights). Since calls can
+//! now finish out of nesting order, the arena frees regions out of order too: a region below a
+//! live one becomes a hole, merged away when the regions above it are freed.
+//!
+//! Dropping a pending `GateCall` redoes step 2 for the dropper, updates the mailbox and lets
+//! corosensei force-unwind the coroutine: the handler's destructors run on its stack, its
+//! rights guard switches to the dropper's entry rights, the stack goes back to the pool, the
+//! arena region is freed, and the dropper's PKRU is restored by its guard.
+//!
+//! A handler called synchronously ([`Service::call`]) has no task to return `Pending` to:
+//! [`wait`] panics there, reported as [`CallError::Panicked`]. Not done yet: a domain serving
+//! many suspended calls is bounded by its stack count (`max_stacks`); there is no queueing.
 
 mod arena;
 mod call;
