@@ -97,8 +97,12 @@ pub struct ServiceClient {
 enum Placement {
     /// Through the gate, on this thread.
     InProcess(Service),
-    /// Over a stream to a service process; `frame` is reused for every request.
-    Remote { stream: RpalStream, frame: Vec<u8> },
+    /// Over a stream to a service process; `frame` is reused for every request. Boxed: a
+    /// stream is large and the in-process variant is the hot one.
+    Remote {
+        stream: Box<RpalStream>,
+        frame: Vec<u8>,
+    },
 }
 
 impl fmt::Debug for ServiceClient {
@@ -148,7 +152,7 @@ impl ServiceClient {
     pub fn remote(stream: RpalStream) -> ServiceClient {
         ServiceClient {
             placement: Placement::Remote {
-                stream,
+                stream: Box::new(stream),
                 frame: Vec::new(),
             },
         }
@@ -185,8 +189,8 @@ impl ServiceClient {
             }
             Placement::Remote { stream, frame } => {
                 wire::encode(frame, None, request)?;
-                wire::write_frame(stream, frame).await?;
-                wire::read_response(stream, out).await
+                wire::write_frame(&mut **stream, frame).await?;
+                wire::read_response(&mut **stream, out).await
             }
         }
     }
