@@ -48,10 +48,13 @@ fn pending_handler_is_resumed_by_the_reactor() {
     rt.block_on(async {
         let d = domain();
         let before = current_mask();
-        let svc = d.register("slow", |req, resp| {
+        let key_allowed = Rc::new(Cell::new(None));
+        let seen_key = key_allowed.clone();
+        let svc = d.register("slow", move |req, resp| {
             let seen = current_mask();
             wait(rpal_rt::time::sleep(Duration::from_millis(2)));
             assert_eq!(current_mask(), seen, "run rights re-applied on resume");
+            seen_key.set(Some(current_mask()));
             resp.write(b"slept:").unwrap();
             resp.write(req).unwrap();
         });
@@ -62,12 +65,24 @@ fn pending_handler_is_resumed_by_the_reactor() {
             if r.is_pending() {
                 pendings += 1;
                 assert_eq!(current_mask(), before, "caller's rights while suspended");
+                if let Some(key) = d.protection_key() {
+                    assert!(
+                        !current_mask().allows(key),
+                        "callee key denied while suspended"
+                    );
+                }
             }
             r
         })
         .await
         .unwrap();
         assert_eq!(out, b"slept:zz");
+        if let (Some(key), Some(inside)) = (d.protection_key(), key_allowed.get()) {
+            assert!(
+                inside.allows_write(key),
+                "handler runs with its key after resume"
+            );
+        }
         assert!(pendings >= 1, "the call returned Pending at least once");
         assert_eq!(current_mask(), before);
         let s = d.stats();
@@ -212,4 +227,33 @@ fn waiting_in_a_synchronous_call_is_a_reported_panic() {
     }
     assert_eq!(current_mask(), before);
     assert_eq!(d.stats().arena_used, 0);
+}
+
+#[test]
+fn a_call_dropped_before_its_first_poll_gives_everything_back() {
+    let d = domain();
+    let before = current_mask();
+    let svc = d.register("never-run", |_, _| unreachable!("not polled"));
+    let call = svc.call_async(&[1; 500]);
+    assert!(d.stats().arena_used >= 500);
+    drop(call);
+    assert_eq!(current_mask(), before);
+    let s = d.stats();
+    assert_eq!((s.live_stacks, s.idle_stacks, s.arena_used), (1, 1, 0));
+}
+
+#[test]
+fn stack_exhaustion_is_reported_by_the_first_poll() {
+    let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+    rt.block_on(async {
+        let d = Domain::new(DomainConfig::new().max_stacks(1)).unwrap();
+        let svc = d.register("park", |_, resp| {
+            wait(rpal_rt::time::sleep(Duration::from_millis(1)));
+            resp.write(b"done").unwrap();
+        });
+        let first = svc.call_async(b"");
+        let second = svc.call_async(b"");
+        assert!(matches!(second.await, Err(CallError::StacksExhausted)));
+        assert_eq!(first.await.unwrap(), b"done");
+    });
 }

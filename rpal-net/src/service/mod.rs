@@ -19,6 +19,19 @@
 //! (`rpal_rt::gate::wait`): in process the calling task gets `Pending` and is resumed by the
 //! reactor; in a service process the connection's task does.
 //!
+//! # Receiver state across processes
+//!
+//! Issue 8 asks that a cross-process caller ring the callee's doorbell only when the callee
+//! waits. Per *connection* that already holds: each ring direction has a parking word in the
+//! shared region (0 = running, 1 = parked, see `rpal::doorbell`), the reader publishes 1 only
+//! right before it sleeps, and the writer makes the wake-up syscall only when it reads 1
+//! (`RpalStats::doorbells_sent` counts them; `benches/gate` prints them per row). Not done: one
+//! word per *worker* (the gate's `receiver_state::ReceiverState`, RUNNING / WAIT / CALL) in a
+//! region shared by all of a worker's connections, so that a caller sees the worker busy on
+//! another connection, and the CALL state itself, in which a caller would run the callee's
+//! handler on the caller's thread; that needs the callee's domain mapped into the caller's
+//! process, which user space cannot do across processes without a shared address space.
+//!
 //! # Threads
 //!
 //! An in-process client holds a gate [`Service`], which is `!Send`: keep it on the thread that

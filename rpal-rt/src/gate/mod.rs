@@ -119,6 +119,12 @@
 //! rights guard switches to the dropper's entry rights, the stack goes back to the pool, the
 //! arena region is freed, and the dropper's PKRU is restored by its guard.
 //!
+//! The future a handler waits on is pinned on the handler's stack, tagged with K. While the
+//! call is suspended, code outside it runs with K denied, so the future must not be *linked*
+//! into structures that other code walks (an intrusive waiter list whose nodes live in the
+//! future): that code would fault on the node. Wakers are fine (they live on the task's heap
+//! cell), and so are rpal's timers (a `Sleep` keeps its timer in the wheel's slab).
+//!
 //! A handler called synchronously ([`Service::call`]) has no task to return `Pending` to:
 //! [`wait`] panics there, reported as [`CallError::Panicked`]. Not done yet: a domain serving
 //! many suspended calls is bounded by its stack count (`max_stacks`); there is no queueing.
