@@ -19,7 +19,9 @@
 //! outliers there); the others time each round trip on its own. No CPU pinning; the machine is
 //! shared, so read the p50 first.
 //!
-//! `cargo bench --bench gate` (add `-- quick` for fewer samples).
+//! `cargo bench --bench gate` (add `-- quick` for fewer samples; add row keys such as
+//! `-- gate client` to run only those rows: plain, coroutine, gate, gate-pkey, client, tokio,
+//! stream, stream-poll, client-remote).
 
 use std::hint::black_box;
 use std::io;
@@ -435,16 +437,27 @@ fn main() {
         tsc_ghz(),
         availability()
     );
-    let rows = vec![
-        bench_plain(fast),
-        bench_coroutine(fast),
-        bench_gate(fast, false),
-        bench_gate(fast, true),
-        bench_service_client(fast),
-        bench_tokio(slow),
-        bench_rpal_stream(slow, "await"),
-        bench_rpal_stream(slow, "poll"),
-        bench_rpal_stream(slow, "service"),
+    // Other arguments (cargo passes `--bench`) select rows by a word of their key.
+    let filters: Vec<&str> = args[1..]
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "quick" && !a.starts_with('-'))
+        .collect();
+    let rows: Vec<(&str, Box<dyn Fn() -> Row>)> = vec![
+        ("plain", Box::new(move || bench_plain(fast))),
+        ("coroutine", Box::new(move || bench_coroutine(fast))),
+        ("gate", Box::new(move || bench_gate(fast, false))),
+        ("gate-pkey", Box::new(move || bench_gate(fast, true))),
+        ("client", Box::new(move || bench_service_client(fast))),
+        ("tokio", Box::new(move || bench_tokio(slow))),
+        ("stream", Box::new(move || bench_rpal_stream(slow, "await"))),
+        ("stream-poll", Box::new(move || bench_rpal_stream(slow, "poll"))),
+        ("client-remote", Box::new(move || bench_rpal_stream(slow, "service"))),
     ];
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .filter(|(key, _)| filters.is_empty() || filters.contains(key))
+        .map(|(_, run)| run())
+        .collect();
     print_rows(&rows);
 }
