@@ -412,6 +412,9 @@ async fn service_client_rows(s: RpalStream, samples: u64) -> io::Result<Histogra
     Ok(h)
 }
 
+/// Runs one row.
+type RowFn = Box<dyn Fn() -> Row>;
+
 fn tsc_ghz() -> f64 {
     let (t0, c0) = (Instant::now(), rdtsc());
     std::thread::sleep(Duration::from_millis(100));
@@ -443,7 +446,7 @@ fn main() {
         .map(String::as_str)
         .filter(|a| *a != "quick" && !a.starts_with('-'))
         .collect();
-    let rows: Vec<(&str, Box<dyn Fn() -> Row>)> = vec![
+    let rows: Vec<(&str, RowFn)> = vec![
         ("plain", Box::new(move || bench_plain(fast))),
         ("coroutine", Box::new(move || bench_coroutine(fast))),
         ("gate", Box::new(move || bench_gate(fast, false))),
@@ -451,8 +454,14 @@ fn main() {
         ("client", Box::new(move || bench_service_client(fast))),
         ("tokio", Box::new(move || bench_tokio(slow))),
         ("stream", Box::new(move || bench_rpal_stream(slow, "await"))),
-        ("stream-poll", Box::new(move || bench_rpal_stream(slow, "poll"))),
-        ("client-remote", Box::new(move || bench_rpal_stream(slow, "service"))),
+        (
+            "stream-poll",
+            Box::new(move || bench_rpal_stream(slow, "poll")),
+        ),
+        (
+            "client-remote",
+            Box::new(move || bench_rpal_stream(slow, "service")),
+        ),
     ];
     let rows: Vec<Row> = rows
         .into_iter()

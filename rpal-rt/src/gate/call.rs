@@ -5,6 +5,7 @@
 //! exit path.
 
 use std::cell::Cell;
+use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -191,13 +192,13 @@ impl fmt::Debug for Service {
 
 /// Restores a PKRU value when dropped: the one mechanism by which every exit path (return,
 /// error, caught or uncaught panic) gives the caller back its rights.
-struct MaskGuard {
+pub(super) struct MaskGuard {
     restore: ProtectionMask,
 }
 
 impl MaskGuard {
     /// Switches to `to(current)` and remembers `current`.
-    fn switch(to: impl FnOnce(ProtectionMask) -> ProtectionMask) -> MaskGuard {
+    pub(super) fn switch(to: impl FnOnce(ProtectionMask) -> ProtectionMask) -> MaskGuard {
         let restore = current_mask();
         allow(to(restore));
         MaskGuard { restore }
@@ -232,9 +233,25 @@ struct Buffers {
     resp: (usize, usize),
 }
 
-/// The handler coroutine: resumed with `()`, yields `()` when the handler waits on a pending
-/// future (see [`wait`]), returns the outcome.
-type HandlerCoroutine = Coroutine<(), (), Outcome, PooledStack>;
+/// What a resident coroutine reports when it switches back to its resumer.
+pub(super) enum Event {
+    /// The handler waits on a pending future (see [`wait`]); resume it with `None`.
+    Pending,
+    /// The handler finished; the coroutine is parked, ready for the next call.
+    Done(Outcome),
+}
+
+/// A resident handler coroutine: created once per stack, it runs one [`Job`] per call, passed
+/// in as `Some(job)` on the resume that starts the call (`None` resumes a suspended handler),
+/// and parks between calls in `Event::Done`. Reusing it makes a call one resume and one
+/// suspend, instead of building and tearing down a coroutine each time.
+///
+/// Boxed: a call moves it in and out of the domain's idle list, and moving the coroutine
+/// itself (several words, just written) costs store-forwarding stalls on every call.
+pub(super) type Resident = Box<Coroutine<Option<Job>, Event, Infallible, PooledStack>>;
+
+/// The yielder handlers see.
+type HandlerYielder = Yielder<Option<Job>, Event>;
 
 impl Service {
     pub(super) fn new(domain: Rc<DomainInner>, name: Rc<str>, handler: Rc<Handler>) -> Service {
@@ -263,14 +280,38 @@ impl Service {
         Ok(out)
     }
 
-    /// Steps 1 and 3 of the protocol: a stack, then the request copied into the arena and the
-    /// response reserved after it. The caller holds the entry rights.
-    fn prepare(&self, request: &[u8]) -> Result<(PooledStack, Buffers), CallError> {
+    /// Step 1: a parked resident coroutine of the domain, or a new one on a fresh stack. The
+    /// caller holds the entry rights (creating one writes its first frame on the stack).
+    fn take_resident(&self) -> Result<Resident, CallError> {
         let domain = &*self.domain;
+        if let Some(co) = domain.residents.borrow_mut().pop() {
+            return Ok(co);
+        }
         let stack = domain.stacks.take().map_err(|e| match e {
             TakeError::Exhausted => CallError::StacksExhausted,
             TakeError::Os(e) => CallError::Os(e),
         })?;
+        Ok(Box::new(Coroutine::with_stack(
+            stack,
+            |y: &HandlerYielder, mut next: Option<Job>| loop {
+                let outcome = match next.take() {
+                    Some(job) => job.run(y),
+                    None => Err("gate: resident resumed without a call".to_owned()),
+                };
+                next = y.suspend(Event::Done(outcome));
+            },
+        )))
+    }
+
+    /// Gives a parked resident back to the domain for the next call.
+    fn park_resident(&self, co: Resident) {
+        self.domain.residents.borrow_mut().push(co);
+    }
+
+    /// Step 3: the request copied into the arena and the response reserved after it. The
+    /// caller holds the entry rights.
+    fn prepare(&self, request: &[u8]) -> Result<Buffers, CallError> {
+        let domain = &*self.domain;
         let start = domain.arena.mark();
         let req_ptr = domain
             .arena
@@ -288,15 +329,24 @@ impl Service {
             Some(p) => (p as usize, resp_cap),
             None => (req_ptr as usize, 0),
         };
-        Ok((
-            stack,
-            Buffers {
-                start,
-                end: domain.arena.mark(),
-                req: (req_ptr as usize, request.len()),
-                resp,
-            },
-        ))
+        Ok(Buffers {
+            start,
+            end: domain.arena.mark(),
+            req: (req_ptr as usize, request.len()),
+            resp,
+        })
+    }
+
+    /// Steps 1 and 3 together; on failure nothing is held.
+    fn begin(&self, request: &[u8]) -> Result<(Resident, Buffers), CallError> {
+        let co = self.take_resident()?;
+        match self.prepare(request) {
+            Ok(bufs) => Ok((co, bufs)),
+            Err(e) => {
+                self.park_resident(co);
+                Err(e)
+            }
+        }
     }
 
     /// The rights the handler runs with when they differ from the entry rights.
@@ -322,9 +372,9 @@ impl Service {
     pub fn call_into(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), CallError> {
         // 2. Entry rights, declared before the coroutine so they are dropped after it.
         let _entry = self.enter();
-        // 1 + 3. Stack and buffers; a failure changed nothing but the rights, restored by
-        //    `_entry`.
-        let (stack, bufs) = self.prepare(request)?;
+        // 1 + 3. A resident coroutine and the buffers; a failure changed nothing but the
+        //    rights, restored by `_entry`.
+        let (mut co, bufs) = self.begin(request)?;
         let _arena = ArenaRelease {
             arena: &self.domain.arena,
             start: bufs.start,
@@ -339,21 +389,21 @@ impl Service {
                 entry: current_mask(),
             },
         };
-        // 4-5. Switch: the coroutine is created (its first frame written to the callee stack)
-        //    and resumed under the entry rights.
-        let mut co: HandlerCoroutine =
-            Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| job.run(y));
-        let outcome = match resume(&mut co) {
-            CoroutineResult::Return(outcome) => outcome,
+        // 4-5. Switch: resume the resident with the job, under the entry rights.
+        let outcome = match resume(&mut co, Some(job)) {
+            CoroutineResult::Yield(Event::Done(outcome)) => {
+                self.park_resident(co);
+                outcome
+            }
             // `wait` never suspends a synchronous call (it panics instead); should a handler
-            // suspend anyway, unwind it here, under the entry rights.
-            CoroutineResult::Yield(()) => {
+            // suspend anyway, unwind it here, under the entry rights; its stack goes back to
+            // the pool.
+            CoroutineResult::Yield(Event::Pending) => {
                 force_unwind(&mut co);
                 Err("handler suspended in a synchronous call".to_owned())
             }
+            CoroutineResult::Return(never) => match never {},
         };
-        // The coroutine finished: its stack goes back to the pool.
-        drop(co.into_stack());
         // 6. Copy the response out while the callee arena is still accessible.
         let len = outcome.map_err(CallError::Panicked)?.min(bufs.resp.1);
         out.clear();
@@ -376,9 +426,9 @@ impl Service {
     /// first poll. Failures before the start (stacks, arena) are reported by that poll.
     pub fn call_async(&self, request: &[u8]) -> GateCall {
         let entry = self.enter();
-        let state = match self.prepare(request) {
+        let state = match self.begin(request) {
             Err(e) => CallState::Failed(Some(e)),
-            Ok((stack, bufs)) => {
+            Ok((co, bufs)) => {
                 let mailbox = Rc::new(Cell::new(Resume {
                     waker: ptr::null(),
                     entry: current_mask(),
@@ -390,12 +440,10 @@ impl Service {
                     run_mask: self.run_mask(),
                     link: Link::Async(mailbox.clone()),
                 };
-                // Created under the entry rights: its first frame goes onto the callee stack.
-                let co: HandlerCoroutine =
-                    Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| job.run(y));
                 CallState::Running(Running {
                     service: self.clone(),
                     co: Some(co),
+                    job: Some(job),
                     mailbox,
                     bufs,
                 })
@@ -438,16 +486,16 @@ impl Link {
 
 /// Resumes a handler coroutine, keeping this thread's current-handler pointer as it was (the
 /// coroutine sets its own while it runs, see [`wait`]).
-fn resume(co: &mut HandlerCoroutine) -> CoroutineResult<(), Outcome> {
+fn resume(co: &mut Resident, job: Option<Job>) -> CoroutineResult<Event, Infallible> {
     let prev = CURRENT.with(Cell::get);
-    let r = co.resume(());
+    let r = co.resume(job);
     CURRENT.with(|c| c.set(prev));
     r
 }
 
 /// Unwinds a suspended handler coroutine (its destructors run on its stack), keeping this
 /// thread's current-handler pointer as it was. The caller holds the entry rights.
-fn force_unwind(co: &mut HandlerCoroutine) {
+fn force_unwind(co: &mut Resident) {
     let prev = CURRENT.with(Cell::get);
     co.force_unwind();
     CURRENT.with(|c| c.set(prev));
@@ -485,8 +533,10 @@ enum CallState {
 /// mailbox through which each resume tells the handler its waker and entry rights.
 struct Running {
     service: Service,
-    /// `None` only after completion, in `finish`.
-    co: Option<HandlerCoroutine>,
+    /// `None` once the call completed (the resident is parked again).
+    co: Option<Resident>,
+    /// The call, until the first poll hands it to the resident.
+    job: Option<Job>,
     mailbox: Rc<Cell<Resume>>,
     bufs: Buffers,
 }
@@ -500,12 +550,13 @@ impl Running {
             entry: current_mask(),
         });
         let co = self.co.as_mut()?;
-        let outcome = match resume(co) {
-            CoroutineResult::Yield(()) => return None,
-            CoroutineResult::Return(outcome) => outcome,
+        let outcome = match resume(co, self.job.take()) {
+            CoroutineResult::Yield(Event::Pending) => return None,
+            CoroutineResult::Yield(Event::Done(outcome)) => outcome,
+            CoroutineResult::Return(never) => match never {},
         };
         if let Some(co) = self.co.take() {
-            drop(co.into_stack());
+            self.service.park_resident(co);
         }
         let len = match outcome {
             Ok(len) => len.min(self.bufs.resp.1),
@@ -527,15 +578,21 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(mut co) = self.co.take() {
-            // Still suspended: unwind it under the entry rights of whoever drops it, which the
-            // handler's guard switches to before it switches back (see `Job::run`).
-            let _entry = self.service.enter();
-            self.mailbox.set(Resume {
-                waker: ptr::null(),
-                entry: current_mask(),
-            });
-            force_unwind(&mut co);
-            drop(co.into_stack());
+            if self.job.take().is_some() {
+                // Never polled: the resident is still parked and clean.
+                self.service.park_resident(co);
+            } else {
+                // Suspended in the handler: unwind it under the entry rights of whoever drops
+                // it, which the handler's guard switches to before it switches back (see
+                // `Job::run`). The resident dies; its stack goes back to the pool.
+                let _entry = self.service.enter();
+                self.mailbox.set(Resume {
+                    waker: ptr::null(),
+                    entry: current_mask(),
+                });
+                force_unwind(&mut co);
+                drop(co);
+            }
         }
         self.service
             .domain
@@ -575,7 +632,7 @@ thread_local! {
 
 /// A running handler's view of its call, on the callee stack.
 struct Frame {
-    yielder: *const Yielder<(), ()>,
+    yielder: *const HandlerYielder,
     link: Link,
     run_mask: Option<ProtectionMask>,
 }
@@ -621,7 +678,11 @@ pub fn wait<F: Future>(future: F) -> F::Output {
         }
         // SAFETY: the yielder belongs to this handler's coroutine, which is running (we are on
         // its stack), so it is alive.
-        unsafe { &*frame.yielder }.suspend(());
+        let next = unsafe { &*frame.yielder }.suspend(Event::Pending);
+        debug_assert!(
+            next.is_none(),
+            "a suspended handler is resumed without a new job"
+        );
         CURRENT.with(|c| c.set(frame));
         if let Some(m) = frame.run_mask {
             allow(m);
@@ -629,8 +690,8 @@ pub fn wait<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// Everything the handler coroutine needs; `'static` so corosensei can own it.
-struct Job {
+/// One call's work for a resident coroutine.
+pub(super) struct Job {
     handler: Rc<Handler>,
     /// Address and length of the request in the callee arena.
     req: (usize, usize),
@@ -666,7 +727,7 @@ impl Drop for RunRights<'_> {
 
 impl Job {
     /// Body of the coroutine; runs on the callee stack.
-    fn run(self, yielder: &Yielder<(), ()>) -> Outcome {
+    fn run(self, yielder: &HandlerYielder) -> Outcome {
         let frame = Frame {
             yielder,
             link: self.link,

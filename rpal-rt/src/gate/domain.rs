@@ -9,7 +9,7 @@ use std::io;
 use std::rc::Rc;
 
 use super::arena::Arena;
-use super::call::{Handler, ResponseBuf, Service};
+use super::call::{Handler, MaskGuard, Resident, ResponseBuf, Service};
 use super::chain;
 use super::pkey::{availability, ProtectionKey};
 use super::stack_pool::StackPool;
@@ -131,6 +131,9 @@ pub(super) struct DomainInner {
     pub(super) config: DomainConfig,
     pub(super) arena: Arena,
     pub(super) stacks: StackPool,
+    /// Idle handler coroutines, each parked on its own stack between calls (see `call.rs`);
+    /// their stacks count as idle in [`DomainStats`].
+    pub(super) residents: RefCell<Vec<Resident>>,
     /// Services by name (the latest registration wins).
     services: RefCell<HashMap<Rc<str>, Rc<Handler>>>,
     /// Also held by `arena` and `stacks`; freed after both unmapped their memory.
@@ -144,6 +147,21 @@ impl fmt::Debug for DomainInner {
             .field("arena", &self.arena)
             .field("stacks", &self.stacks)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for DomainInner {
+    fn drop(&mut self) {
+        let residents = std::mem::take(self.residents.get_mut());
+        if residents.is_empty() {
+            return;
+        }
+        // Dropping a parked coroutine unwinds its stack, which is tagged with the key.
+        let _rights = self
+            .key
+            .as_deref()
+            .map(|key| MaskGuard::switch(|m| m.or(key)));
+        drop(residents);
     }
 }
 
@@ -205,6 +223,7 @@ impl Domain {
                 config,
                 arena,
                 stacks,
+                residents: RefCell::new(Vec::new()),
                 services: RefCell::new(HashMap::new()),
                 key,
             }),
@@ -251,7 +270,7 @@ impl Domain {
     pub fn stats(&self) -> DomainStats {
         DomainStats {
             live_stacks: self.inner.stacks.live(),
-            idle_stacks: self.inner.stacks.idle(),
+            idle_stacks: self.inner.stacks.idle() + self.inner.residents.borrow().len(),
             arena_used: self.inner.arena.used(),
         }
     }
