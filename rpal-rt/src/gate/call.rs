@@ -280,7 +280,7 @@ impl Service {
         Ok(out)
     }
 
-    /// Step 1: a parked resident coroutine of the domain, or a new one on a fresh stack. The
+    /// Step 2: a parked resident coroutine of the domain, or a new one on a fresh stack. The
     /// caller holds the entry rights (creating one writes its first frame on the stack).
     fn take_resident(&self) -> Result<Resident, CallError> {
         let domain = &*self.domain;
@@ -337,7 +337,7 @@ impl Service {
         })
     }
 
-    /// Steps 1 and 3 together; on failure nothing is held.
+    /// Steps 2 and 3 together; on failure nothing is held.
     fn begin(&self, request: &[u8]) -> Result<(Resident, Buffers), CallError> {
         let co = self.take_resident()?;
         match self.prepare(request) {
@@ -357,7 +357,7 @@ impl Service {
         }
     }
 
-    /// Step 2: the caller's rights plus the callee's key, recorded on the chain; both undone
+    /// Step 1: the caller's rights plus the callee's key, recorded on the chain; both undone
     /// when the returned guards drop.
     fn enter(&self) -> Option<(MaskGuard, ChainGuard)> {
         self.domain.key.as_deref().map(|key| {
@@ -370,9 +370,9 @@ impl Service {
     /// Like [`Service::call`], writing the response into `out` (cleared first) to reuse its
     /// allocation.
     pub fn call_into(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), CallError> {
-        // 2. Entry rights, declared before the coroutine so they are dropped after it.
+        // 1. Entry rights, declared before the resident so they are dropped after it.
         let _entry = self.enter();
-        // 1 + 3. A resident coroutine and the buffers; a failure changed nothing but the
+        // 2 + 3. A resident coroutine and the buffers; a failure changed nothing but the
         //    rights, restored by `_entry`.
         let (mut co, bufs) = self.begin(request)?;
         let _arena = ArenaRelease {
@@ -404,7 +404,7 @@ impl Service {
             }
             CoroutineResult::Return(never) => match never {},
         };
-        // 6. Copy the response out while the callee arena is still accessible.
+        // 7-8. Copy the response out while the callee arena is still accessible.
         let len = outcome.map_err(CallError::Panicked)?.min(bufs.resp.1);
         out.clear();
         if len > 0 {
@@ -415,7 +415,7 @@ impl Service {
             });
         }
         Ok(())
-        // 7. `_arena` frees the buffers, then `_entry` restores the caller's PKRU.
+        // 8. `_arena` frees the buffers, then `_entry` restores the caller's PKRU.
     }
 
     /// Calls the handler as a future: a handler that [`wait`]s on a pending future suspends

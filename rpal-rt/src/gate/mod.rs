@@ -20,35 +20,37 @@
 //!
 //! A call into domain D with key K, from a thread whose PKRU is `S`:
 //!
-//! 1. **Stack.** Take one of D's stacks (free list, or map a new one below D's cap). None left:
-//!    [`CallError::StacksExhausted`], nothing changed. Taking never blocks.
-//! 2. **Entry rights.** Save `S`; write `S + K` (read/write K). The caller keeps its own rights
+//! 1. **Entry rights.** Save `S`; write `S + K` (read/write K). The caller keeps its own rights
 //!    because the caller's code and stack are still in use until the switch.
+//! 2. **Resident.** Take one of D's parked *resident* coroutines, each living on its own D
+//!    stack and parked between calls; or create one on a new stack (from the free list, or
+//!    mapped, below D's cap), which writes its first frame under the entry rights. None left:
+//!    [`CallError::StacksExhausted`], nothing changed but the rights, restored at once. Taking
+//!    never blocks.
 //! 3. **One copy.** Copy the request into D's arena (bump allocation above the arena's mark)
 //!    and reserve the response region right after it.
-//! 4. **Switch.** Create the handler coroutine on D's stack (its first frame is written there,
-//!    under the entry rights) and resume it: the caller's registers go on the caller's stack,
-//!    `rsp` moves to D's stack.
+//! 4. **Switch.** Resume the resident with this call's job: the caller's registers go on the
+//!    caller's stack, `rsp` moves to D's stack. A call is thus one resume and one suspend.
 //! 5. **Run rights.** On D's stack, with [`Isolation::Exclusive`] (the default), write
 //!    `key 0 + K` only: the caller's domain (when the call comes from another domain's handler)
 //!    and every other domain are now unreachable. Doing this *after* the switch is what lets the
 //!    caller's own stack be tagged with the caller's key. [`Isolation::Inherit`] keeps the entry
 //!    rights.
 //! 6. **Handler.** `handler(request, &mut ResponseBuf)` runs inside `catch_unwind`. A panic
-//!    becomes [`CallError::Panicked`] with the message; the coroutine still returns normally.
-//! 7. **Back.** A guard writes the entry rights again *before* the coroutine's final switch,
-//!    since the switch pops the caller's registers from the caller's stack. The coroutine
-//!    returns; its stack goes back to D's free list.
+//!    becomes [`CallError::Panicked`] with the message; the resident stays healthy.
+//! 7. **Back.** A guard writes the entry rights again *before* the coroutine switches back,
+//!    since the switch pops the caller's registers from the caller's stack. The resident
+//!    suspends with the outcome and goes back to D's idle list.
 //! 8. **Copy out, restore.** Copy the response into the caller's `Vec` (the second and last
-//!    copy: the caller cannot read D's arena once its rights are restored), release the arena
-//!    to its mark, write `S` back.
+//!    copy: the caller cannot read D's arena once its rights are restored), free the call's
+//!    arena region, write `S` back.
 //!
-//! Step 2 also records the call in the thread's chain (`chain.rs`): the union of the rights of
+//! Step 1 also records the call in the thread's chain (`chain.rs`): the union of the rights of
 //! every call in progress, which the gate's panic hook switches to while a backtrace walks the
 //! stacks of all nesting levels.
 //!
-//! Every rights change in steps 2 and 5 is undone by a Drop guard, so normal return, an error
-//! after step 2, a caught panic and even a panic escaping the coroutine (corosensei re-raises it
+//! Every rights change in steps 1 and 5 is undone by a Drop guard, so normal return, an error
+//! after step 1, a caught panic and even a panic escaping the coroutine (corosensei re-raises it
 //! in the caller; the guards run while it unwinds) all leave PKRU exactly `S`. PKRU is per
 //! thread, so the gate writes it explicitly on entry and on exit and never assumes what another
 //! thread had.
@@ -102,7 +104,7 @@
 //! [`GateCall`] future), the handler polls the future with the waker of the task polling the
 //! call; on `Pending` it switches PKRU back to the entry rights and suspends its coroutine, and
 //! the `GateCall` returns `Pending` to that task. When the waker fires, the task polls the
-//! `GateCall` again, which redoes step 2 (the *current* caller's rights + K, which may differ
+//! `GateCall` again, which redoes step 1 (the *current* caller's rights + K, which may differ
 //! from the first poll's), writes that waker and those rights into the call's mailbox and
 //! resumes the coroutine; the handler re-applies its run rights and polls its future again.
 //! So, while suspended, the caller runs with exactly its own rights; inside the handler the run
@@ -114,7 +116,7 @@
 //! now finish out of nesting order, the arena frees regions out of order too: a region below a
 //! live one becomes a hole, merged away when the regions above it are freed.
 //!
-//! Dropping a pending `GateCall` redoes step 2 for the dropper, updates the mailbox and lets
+//! Dropping a pending `GateCall` redoes step 1 for the dropper, updates the mailbox and lets
 //! corosensei force-unwind the coroutine: the handler's destructors run on its stack, its
 //! rights guard switches to the dropper's entry rights, the stack goes back to the pool, the
 //! arena region is freed, and the dropper's PKRU is restored by its guard.
