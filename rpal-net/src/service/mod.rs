@@ -197,7 +197,11 @@ impl ServiceClient {
         match &mut self.placement {
             Placement::InProcess(service) => {
                 // call_async, so a handler that waits (`gate::wait`) suspends this task only.
-                *out = service.call_async(request).await.map_err(gate_error)?;
+                let buf = std::mem::take(out);
+                *out = service
+                    .call_async_with_buffer(request, buf)
+                    .await
+                    .map_err(gate_error)?;
                 Ok(())
             }
             Placement::Remote { stream, frame } => {

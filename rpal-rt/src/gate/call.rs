@@ -248,7 +248,13 @@ pub(super) enum Event {
 ///
 /// Boxed: a call moves it in and out of the domain's idle list, and moving the coroutine
 /// itself (several words, just written) costs store-forwarding stalls on every call.
-pub(super) type Resident = Box<Coroutine<Option<Job>, Event, Infallible, PooledStack>>;
+pub(super) type Resident = Box<ResidentCo>;
+
+/// A resident coroutine and the mailbox its async calls use (allocated once, with it).
+pub(super) struct ResidentCo {
+    co: Coroutine<Option<Job>, Event, Infallible, PooledStack>,
+    mailbox: Rc<Cell<Resume>>,
+}
 
 /// The yielder handlers see.
 type HandlerYielder = Yielder<Option<Job>, Event>;
@@ -291,16 +297,20 @@ impl Service {
             TakeError::Exhausted => CallError::StacksExhausted,
             TakeError::Os(e) => CallError::Os(e),
         })?;
-        Ok(Box::new(Coroutine::with_stack(
-            stack,
-            |y: &HandlerYielder, mut next: Option<Job>| loop {
-                let outcome = match next.take() {
-                    Some(job) => job.run(y),
-                    None => Err("gate: resident resumed without a call".to_owned()),
-                };
-                next = y.suspend(Event::Done(outcome));
-            },
-        )))
+        let co = Coroutine::with_stack(stack, |y: &HandlerYielder, mut next: Option<Job>| loop {
+            let outcome = match next.take() {
+                Some(job) => job.run(y),
+                None => Err("gate: resident resumed without a call".to_owned()),
+            };
+            next = y.suspend(Event::Done(outcome));
+        });
+        Ok(Box::new(ResidentCo {
+            co,
+            mailbox: Rc::new(Cell::new(Resume {
+                waker: ptr::null(),
+                entry: current_mask(),
+            })),
+        }))
     }
 
     /// Gives a parked resident back to the domain for the next call.
@@ -425,14 +435,21 @@ impl Service {
     /// The request is copied and the coroutine created now; the handler first runs on the
     /// first poll. Failures before the start (stacks, arena) are reported by that poll.
     pub fn call_async(&self, request: &[u8]) -> GateCall {
+        self.call_async_with_buffer(request, Vec::new())
+    }
+
+    /// Like [`Service::call_async`], returning the response in `out` (cleared first) to reuse
+    /// its allocation.
+    pub fn call_async_with_buffer(&self, request: &[u8], out: Vec<u8>) -> GateCall {
         let entry = self.enter();
         let state = match self.begin(request) {
             Err(e) => CallState::Failed(Some(e)),
             Ok((co, bufs)) => {
-                let mailbox = Rc::new(Cell::new(Resume {
+                let mailbox = co.mailbox.clone();
+                mailbox.set(Resume {
                     waker: ptr::null(),
                     entry: current_mask(),
-                }));
+                });
                 let job = Job {
                     handler: self.handler.clone(),
                     req: bufs.req,
@@ -446,6 +463,7 @@ impl Service {
                     job: Some(job),
                     mailbox,
                     bufs,
+                    out,
                 })
             }
         };
@@ -488,7 +506,7 @@ impl Link {
 /// coroutine sets its own while it runs, see [`wait`]).
 fn resume(co: &mut Resident, job: Option<Job>) -> CoroutineResult<Event, Infallible> {
     let prev = CURRENT.with(Cell::get);
-    let r = co.resume(job);
+    let r = co.co.resume(job);
     CURRENT.with(|c| c.set(prev));
     r
 }
@@ -497,7 +515,7 @@ fn resume(co: &mut Resident, job: Option<Job>) -> CoroutineResult<Event, Infalli
 /// thread's current-handler pointer as it was. The caller holds the entry rights.
 fn force_unwind(co: &mut Resident) {
     let prev = CURRENT.with(Cell::get);
-    co.force_unwind();
+    co.co.force_unwind();
     CURRENT.with(|c| c.set(prev));
 }
 
@@ -539,6 +557,8 @@ struct Running {
     job: Option<Job>,
     mailbox: Rc<Cell<Resume>>,
     bufs: Buffers,
+    /// Where the response goes (a caller's buffer, reused).
+    out: Vec<u8>,
 }
 
 impl Running {
@@ -610,9 +630,12 @@ impl Future for GateCall {
             CallState::Failed(e) => Err(e.take().unwrap_or(CallError::Polled)),
             CallState::Done => Err(CallError::Polled),
             CallState::Running(running) => {
-                let mut out = Vec::new();
+                let mut out = std::mem::take(&mut running.out);
                 match running.step(cx.waker(), &mut out) {
-                    None => return Poll::Pending,
+                    None => {
+                        running.out = out;
+                        return Poll::Pending;
+                    }
                     Some(r) => r.map(|()| out),
                 }
             }
