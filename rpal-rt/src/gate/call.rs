@@ -696,9 +696,7 @@ pub fn wait<F: Future>(future: F) -> F::Output {
             return v;
         }
         // Pending: back to the entry rights, so the switch can use the resumer's stack.
-        if frame.run_mask.is_some() {
-            allow(now.entry);
-        }
+        frame.widen();
         // SAFETY: the yielder belongs to this handler's coroutine, which is running (we are on
         // its stack), so it is alive.
         let next = unsafe { &*frame.yielder }.suspend(Event::Pending);
@@ -707,9 +705,7 @@ pub fn wait<F: Future>(future: F) -> F::Output {
             "a suspended handler is resumed without a new job"
         );
         CURRENT.with(|c| c.set(frame));
-        if let Some(m) = frame.run_mask {
-            allow(m);
-        }
+        frame.narrow();
     }
 }
 
@@ -733,17 +729,36 @@ struct RunRights<'a> {
 
 impl<'a> RunRights<'a> {
     fn enter(frame: &'a Frame) -> RunRights<'a> {
-        if let Some(m) = frame.run_mask {
-            allow(m);
-        }
+        frame.narrow();
         RunRights { frame }
     }
 }
 
 impl Drop for RunRights<'_> {
     fn drop(&mut self) {
-        if self.frame.run_mask.is_some() {
-            allow(self.frame.link.get().entry);
+        self.frame.widen();
+    }
+}
+
+impl Frame {
+    /// Entry rights -> run rights. Skips the WRPKRU when they are equal, as for a call from
+    /// ordinary code (entry = key 0 + K = run rights), which saves two of the four PKRU writes
+    /// of such a call.
+    fn narrow(&self) {
+        if let Some(m) = self.run_mask {
+            if m != self.link.get().entry {
+                allow(m);
+            }
+        }
+    }
+
+    /// Run rights -> the latest resumer's entry rights (same skip as [`Frame::narrow`]).
+    fn widen(&self) {
+        if let Some(m) = self.run_mask {
+            let entry = self.link.get().entry;
+            if m != entry {
+                allow(entry);
+            }
         }
     }
 }

@@ -35,7 +35,9 @@
 //!    `key 0 + K` only: the caller's domain (when the call comes from another domain's handler)
 //!    and every other domain are now unreachable. Doing this *after* the switch is what lets the
 //!    caller's own stack be tagged with the caller's key. [`Isolation::Inherit`] keeps the entry
-//!    rights.
+//!    rights. When the entry rights already are `key 0 + K` (a call from ordinary code, whose
+//!    `S` allows key 0 only), this write and its undo in step 7 are skipped: such a call costs
+//!    two PKRU writes, a nested one four.
 //! 6. **Handler.** `handler(request, &mut ResponseBuf)` runs inside `catch_unwind`. A panic
 //!    becomes [`CallError::Panicked`] with the message; the resident stays healthy.
 //! 7. **Back.** A guard writes the entry rights again *before* the coroutine switches back,
