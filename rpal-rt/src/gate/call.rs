@@ -669,6 +669,22 @@ struct Frame {
 /// own rights (the handler switches back to the entry rights before it suspends, and to its
 /// run rights again when resumed).
 ///
+/// # Examples
+/// ```
+/// use rpal_rt::gate::{wait, Domain, DomainConfig};
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let domain = Domain::new(DomainConfig::new()).unwrap();
+///     let slow = domain.register("slow", |req, resp| {
+///         // Suspends the handler; the task awaiting `call_async` gets Pending meanwhile.
+///         wait(rpal_rt::time::sleep(std::time::Duration::from_millis(1)));
+///         resp.write(req).unwrap();
+///     });
+///     assert_eq!(slow.call_async(b"late").await.unwrap(), b"late");
+/// });
+/// ```
+///
 /// # Panics
 /// Outside a gate handler, or in a handler called synchronously ([`Service::call`]); the gate
 /// reports the latter as [`CallError::Panicked`].
