@@ -8,6 +8,7 @@
 //! | corosensei resume+suspend | one resume that the coroutine answers with one suspend, batched |
 //! | gate, no pkey | `Service::call_into` into a domain built with `use_pkey(false)`, batched |
 //! | gate, pkey | the same with a protection key (skipped, and said so, where the host has no `pku`) |
+//! | gate ..., timed singly | the same two rows with one call per sample (real p99; includes rdtsc) |
 //! | gate via ServiceClient | `rpal_net::service::ServiceClient::call` (async API, in-process) per call |
 //! | tokio task ping-pong | current-thread tokio, two tasks, two mpsc(1) channels, one round trip per sample |
 //! | RpalStream, other process | write 32 B + read_exact 32 B to a server process (this binary re-executed), per call |
@@ -20,8 +21,8 @@
 //! shared, so read the p50 first.
 //!
 //! `cargo bench --bench gate` (add `-- quick` for fewer samples; add row keys such as
-//! `-- gate client` to run only those rows: plain, coroutine, gate, gate-pkey, client, tokio,
-//! stream, stream-poll, client-remote).
+//! `-- gate client` to run only those rows: plain, coroutine, gate, gate-1, gate-pkey,
+//! gate-pkey-1, client, tokio, stream, stream-poll, client-remote).
 
 use std::hint::black_box;
 use std::io;
@@ -93,14 +94,19 @@ fn print_rows(rows: &[Row]) {
 }
 
 /// Times `samples` batches of `BATCH` calls of `f`, after `samples / 10` warm-up batches.
-fn batched(samples: u64, mut f: impl FnMut()) -> Histogram<u64> {
+fn batched(samples: u64, f: impl FnMut()) -> Histogram<u64> {
+    batched_by(samples, BATCH, f)
+}
+
+/// Times `samples` batches of `batch` calls of `f` (1: each call on its own, rdtsc included).
+fn batched_by(samples: u64, batch: u64, mut f: impl FnMut()) -> Histogram<u64> {
     let mut h = histogram();
     for i in 0..samples + samples / 10 {
         let t0 = rdtsc();
-        for _ in 0..BATCH {
+        for _ in 0..batch {
             f();
         }
-        let per = (rdtsc() - t0) / BATCH;
+        let per = (rdtsc() - t0) / batch;
         if i >= samples / 10 {
             h.record(per.max(1)).expect("value within bounds");
         }
@@ -155,11 +161,12 @@ fn bench_coroutine(samples: u64) -> Row {
     }
 }
 
-fn bench_gate(samples: u64, pkey: bool) -> Row {
-    let name = if pkey {
-        "gate call, pkey"
-    } else {
-        "gate call, no pkey"
+fn bench_gate(samples: u64, pkey: bool, batch: u64) -> Row {
+    let name = match (pkey, batch) {
+        (true, 1) => "gate call, pkey, timed singly",
+        (true, _) => "gate call, pkey",
+        (false, 1) => "gate call, no pkey, timed singly",
+        (false, _) => "gate call, no pkey",
     };
     if pkey && !availability().is_available() {
         return Row {
@@ -182,7 +189,7 @@ fn bench_gate(samples: u64, pkey: bool) -> Row {
     let svc = domain.register("inc", inc_handler);
     let req = [7u8; MSG];
     let mut out = Vec::with_capacity(MSG);
-    let h = batched(samples, || {
+    let h = batched_by(samples, batch, || {
         svc.call_into(black_box(&req), &mut out).expect("gate call");
     });
     assert_eq!(out, [8u8; MSG]);
@@ -190,7 +197,12 @@ fn bench_gate(samples: u64, pkey: bool) -> Row {
         name,
         hist: Some(h),
         note: format!(
-            "batches of {BATCH}; key {}",
+            "{}; key {}",
+            if batch == 1 {
+                "one call per sample, rdtsc cost included".to_owned()
+            } else {
+                format!("batches of {batch}")
+            },
             domain
                 .protection_key()
                 .map_or("none".to_owned(), |k| k.index().to_string())
@@ -453,8 +465,10 @@ fn main() {
     let rows: Vec<(&str, RowFn)> = vec![
         ("plain", Box::new(move || bench_plain(fast))),
         ("coroutine", Box::new(move || bench_coroutine(fast))),
-        ("gate", Box::new(move || bench_gate(fast, false))),
-        ("gate-pkey", Box::new(move || bench_gate(fast, true))),
+        ("gate", Box::new(move || bench_gate(fast, false, BATCH))),
+        ("gate-1", Box::new(move || bench_gate(fast, false, 1))),
+        ("gate-pkey", Box::new(move || bench_gate(fast, true, BATCH))),
+        ("gate-pkey-1", Box::new(move || bench_gate(fast, true, 1))),
         ("client", Box::new(move || bench_service_client(fast))),
         ("tokio", Box::new(move || bench_tokio(slow))),
         ("stream", Box::new(move || bench_rpal_stream(slow, "await"))),
