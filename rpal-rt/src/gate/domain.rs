@@ -9,8 +9,9 @@ use std::io;
 use std::rc::Rc;
 
 use super::arena::Arena;
-use super::call::{Handler, MaskGuard, Resident, ResponseBuf, Service};
+use super::call::{Handler, MaskGuard, ResponseBuf, Service};
 use super::chain;
+use super::handler::Resident;
 use super::pkey::{availability, ProtectionKey};
 use super::stack_pool::StackPool;
 

@@ -137,12 +137,16 @@ mod arena;
 mod call;
 mod chain;
 mod domain;
+mod handler;
+mod pending;
 pub mod pkey;
 pub mod receiver_state;
 mod stack_pool;
 
-pub use call::{wait, CallError, GateCall, ResponseBuf, ResponseFull, Service};
+pub use call::{CallError, ResponseBuf, ResponseFull, Service};
 pub use domain::{Domain, DomainConfig, DomainStats, Isolation};
+pub use handler::wait;
+pub use pending::GateCall;
 
 /// corosensei, re-exported only so `benches/gate.rs` can print its resume/suspend baseline beside
 /// the gate without the root package depending on it; not part of the API.
