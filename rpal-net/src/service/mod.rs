@@ -66,7 +66,7 @@ use std::io;
 
 use rpal_rt::gate::{CallError, Service};
 
-use crate::rpal::{RpalConfig, RpalStream};
+use crate::rpal::{RpalConfig, RpalStats, RpalStream};
 use crate::unix::UnixAddr;
 
 pub use server::{serve, serve_connection};
@@ -174,6 +174,14 @@ impl ServiceClient {
     /// True when calls go through the gate in this process.
     pub fn is_in_process(&self) -> bool {
         matches!(self.placement, Placement::InProcess(_))
+    }
+
+    /// Counters of the stream to a service process (doorbells rung, parks); `None` in process.
+    pub fn stream_stats(&self) -> Option<RpalStats> {
+        match &self.placement {
+            Placement::InProcess(_) => None,
+            Placement::Remote { stream, .. } => Some(stream.stats()),
+        }
     }
 
     /// Calls the service with `request` and returns its response.
