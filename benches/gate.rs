@@ -383,7 +383,7 @@ fn rpal_stream_rows(samples: u64, mode: &str) -> io::Result<(Histogram<u64>, boo
         if mode == "service" {
             return service_client_rows(s, samples)
                 .await
-                .map(|h| (h, shm, None));
+                .map(|(h, bells)| (h, shm, bells));
         }
         let mut h = histogram();
         let req = [7u8; MSG];
@@ -409,7 +409,10 @@ fn rpal_stream_rows(samples: u64, mode: &str) -> io::Result<(Histogram<u64>, boo
 }
 
 /// The remote placement of [`bench_service_client`]: the same client API over `s`.
-async fn service_client_rows(s: RpalStream, samples: u64) -> io::Result<Histogram<u64>> {
+async fn service_client_rows(
+    s: RpalStream,
+    samples: u64,
+) -> io::Result<(Histogram<u64>, Option<u64>)> {
     let mut client = ServiceClient::remote(s);
     let req = [7u8; MSG];
     let mut out = Vec::new();
@@ -425,7 +428,7 @@ async fn service_client_rows(s: RpalStream, samples: u64) -> io::Result<Histogra
             h.record(dt.max(1)).expect("value within bounds");
         }
     }
-    Ok(h)
+    Ok((h, client.stream_stats().map(|st| st.doorbells_sent)))
 }
 
 /// Runs one row.
