@@ -1,7 +1,9 @@
 //! rpal-net: sockets for the rpal runtime.
 //!
 //! * [`tcp`]: [`TcpListener`], [`TcpStream`];
-//! * [`unix`]: [`UnixListener`], [`UnixStream`] (filesystem paths and Linux abstract names).
+//! * [`unix`]: [`UnixListener`], [`UnixStream`] (filesystem paths and Linux abstract names);
+//! * [`service`]: [`service::ServiceClient`], one client API for a service in this process
+//!   (through the call gate) or in another (over an [`RpalStream`]).
 //!
 //! Streams implement `futures_io::AsyncRead` and `AsyncWrite`; use the extension traits of the
 //! `futures` crate (`AsyncReadExt`, `AsyncWriteExt`) for `read`, `write_all` and friends.
@@ -37,6 +39,7 @@
 mod evented;
 mod loom;
 pub mod rpal;
+pub mod service;
 pub mod tcp;
 pub mod unix;
 

@@ -387,3 +387,44 @@ fn exclusive_callee_cannot_read_its_callers_tagged_stack() {
     let (fault, _) = stack_probe(false);
     assert_eq!(fault, None, "untagged stacks are readable");
 }
+
+#[test]
+fn caller_cannot_touch_the_arena_of_a_suspended_async_call() {
+    use std::future::Future;
+    use std::task::Context;
+    if !have_pkeys() {
+        return;
+    }
+    let a = domain(Isolation::Exclusive);
+    let before = current_mask();
+    let svc = a.register("parked", |_, _| {
+        rpal_rt::gate::wait(std::future::pending::<()>());
+    });
+    let mut call = Box::pin(svc.call_async(&[7; 64]));
+    let waker = futures::task::noop_waker();
+    assert!(call
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    assert_eq!(
+        current_mask(),
+        before,
+        "caller's rights while the call is suspended"
+    );
+    // The suspended call's request sits at the start of the arena.
+    let target = a.arena_range().0;
+    let key = a.protection_key().unwrap().index();
+    let fault =
+        in_child(move || poke(target)).expect("touching a suspended call's arena must fault");
+    assert_eq!(
+        fault,
+        Fault {
+            code: SEGV_PKUERR,
+            pkey: key,
+            addr: target
+        }
+    );
+    drop(call);
+    assert_eq!(current_mask(), before);
+    assert_eq!(a.stats().arena_used, 0);
+}

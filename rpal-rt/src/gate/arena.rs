@@ -1,15 +1,18 @@
 //! A domain's arena: one anonymous mapping, tagged with the domain's protection key, carved by a
 //! bump pointer into request and response buffers.
 //!
-//! Calls on one thread nest strictly (a handler's nested call returns before the handler does),
-//! so allocation is LIFO: a call takes a [`Arena::mark`], allocates, and [`Arena::release`]s back
-//! to its mark on exit. A top-level call therefore leaves the arena empty ("reset per call") and a
-//! nested call into the same domain never clobbers the outer call's buffers.
+//! A call takes a [`Arena::mark`], allocates its buffers contiguously above it, and on exit
+//! [`Arena::free`]s the region `[mark, end)`. Synchronous calls nest strictly, so their region is
+//! always the topmost and freeing it just lowers the bump pointer. An async call can stay
+//! suspended while later calls allocate above it and can finish before them; its region then
+//! becomes a *hole*, remembered until every region above it is gone, when the bump pointer drops
+//! below it too. So a top-level call still leaves the arena empty, and no call's buffers are ever
+//! handed to another call while it is in flight.
 //!
 //! The arena never dereferences its memory itself: it hands out addresses. Whoever touches them
 //! must hold rights to the domain's key (the call gate grants them for the call's duration).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::ptr;
 use std::rc::Rc;
@@ -24,6 +27,8 @@ pub(crate) struct Arena {
     len: usize,
     /// Bytes in use from `base`; `top <= len`.
     top: Cell<usize>,
+    /// Freed regions `[start, end)` below `top`, sorted by `end`; none touches `top`.
+    holes: RefCell<Vec<(usize, usize)>>,
     /// Declared last: freed after `Drop::drop` unmapped the memory it tags.
     _key: Option<Rc<ProtectionKey>>,
 }
@@ -51,6 +56,7 @@ impl Arena {
             base: base.cast(),
             len,
             top: Cell::new(0),
+            holes: RefCell::new(Vec::new()),
             _key: key,
         };
         if let Some(key) = &arena._key {
@@ -76,15 +82,30 @@ impl Arena {
         self.top.get()
     }
 
-    /// Current bump position, for a later [`Arena::release`].
+    /// Current bump position, for a later [`Arena::free`].
     pub(crate) fn mark(&self) -> usize {
         self.top.get()
     }
 
-    /// Frees everything allocated after `mark` was taken.
-    pub(crate) fn release(&self, mark: usize) {
-        debug_assert!(mark <= self.top.get());
-        self.top.set(mark.min(self.top.get()));
+    /// Frees the region `[start, end)`: `start` is the [`Arena::mark`] taken before the region's
+    /// allocations, `end` the mark right after them. A region below live ones becomes a hole until
+    /// they are freed (see the module doc).
+    pub(crate) fn free(&self, start: usize, end: usize) {
+        debug_assert!(start <= end && end <= self.top.get());
+        let mut holes = self.holes.borrow_mut();
+        if end == self.top.get() {
+            self.top.set(start);
+            while let Some(&(s, e)) = holes.last() {
+                if e != self.top.get() {
+                    break;
+                }
+                self.top.set(s);
+                holes.pop();
+            }
+        } else if start < end {
+            let at = holes.partition_point(|&(_, e)| e < end);
+            holes.insert(at, (start, end));
+        }
     }
 
     /// `len` bytes aligned to 16, or `None` if they do not fit.
@@ -126,7 +147,29 @@ mod tests {
         let q = a.alloc(10).unwrap();
         assert_eq!(q as usize - p as usize, 16);
         assert!(a.alloc(a.capacity()).is_none());
-        a.release(m);
+        a.free(m, a.mark());
         assert_eq!(a.used(), 0);
+    }
+
+    #[test]
+    fn out_of_order_frees_leave_holes_until_the_top_goes() {
+        let a = Arena::new(8192, None).unwrap();
+        let m0 = a.mark();
+        a.alloc(100).unwrap();
+        let m1 = a.mark();
+        a.alloc(100).unwrap();
+        let m2 = a.mark();
+        a.alloc(100).unwrap();
+        let m3 = a.mark();
+        a.free(m0, m1); // the oldest finishes first: a hole
+        assert_eq!(a.used(), m3);
+        a.free(m1, m2); // another hole
+        assert_eq!(a.used(), m3);
+        let m4 = a.alloc(10).map(|_| a.mark()).unwrap(); // new region on top of the live one
+        a.free(m3, m4);
+        assert_eq!(a.used(), m3);
+        a.free(m2, m3); // the top goes: both holes merge away
+        assert_eq!(a.used(), 0);
+        assert!(a.holes.borrow().is_empty());
     }
 }

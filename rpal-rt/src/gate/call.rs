@@ -1,34 +1,26 @@
-//! The switch itself: [`Service::call`] copies the request into the callee's arena, grants the
-//! callee's key, runs the handler on a pooled stack of the callee's domain as a corosensei
-//! coroutine, copies the response out, and restores the caller's PKRU. The order of every step,
-//! and why, is in the `gate` module essay; the guards here make each step undo itself on every
-//! exit path.
+//! The caller side of a call: [`Service::call`] copies the request into the callee's arena,
+//! grants the callee's key, resumes a resident coroutine of the callee's domain with the job
+//! (see `handler.rs` for what runs there), copies the response out, and restores the caller's
+//! PKRU. The async variant lives in `pending.rs`. The order of every step, and why, is in the
+//! `gate` module essay; the guards here make each step undo itself on every exit path.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::rc::Rc;
 
-use corosensei::{Coroutine, CoroutineResult, Yielder};
+use corosensei::CoroutineResult;
 
 use super::arena::Arena;
 use super::chain::ChainGuard;
 use super::domain::{DomainInner, Isolation};
+use super::handler::{force_unwind, resume, Event, Job, Link, Resident, ResidentCo};
 use super::pkey::{allow, current_mask, ProtectionMask};
-use super::stack_pool::{PooledStack, TakeError};
+use super::stack_pool::TakeError;
 
 /// The type-erased handler of a service.
 pub(super) type Handler = dyn Fn(&[u8], &mut ResponseBuf<'_>);
-
-/// What the handler coroutine yields. Uninhabited today: handlers run to completion. The async
-/// step replaces it with a `Pending` marker (see the `gate` module doc).
-type Suspend = Infallible;
-
-/// What the handler coroutine returns: the response length, or the panic message.
-type Outcome = Result<usize, String>;
 
 /// Why a call failed. The caller's PKRU is restored in every case.
 #[derive(Debug)]
@@ -49,6 +41,8 @@ pub enum CallError {
     Panicked(String),
     /// Mapping a new stack failed.
     Os(io::Error),
+    /// A [`GateCall`] was polled again after it completed.
+    Polled,
 }
 
 impl fmt::Display for CallError {
@@ -63,6 +57,7 @@ impl fmt::Display for CallError {
             }
             CallError::Panicked(msg) => write!(f, "call gate: handler panicked: {msg}"),
             CallError::Os(e) => write!(f, "call gate: {e}"),
+            CallError::Polled => f.write_str("call gate: call polled after completion"),
         }
     }
 }
@@ -110,6 +105,20 @@ impl fmt::Debug for ResponseBuf<'_> {
 }
 
 impl ResponseBuf<'_> {
+    /// An empty response over `cap` bytes at `ptr`.
+    ///
+    /// # Safety
+    /// `cap` bytes at `ptr` must be in the callee's arena, reserved for one call for as long as
+    /// the buffer lives, and writable under the PKRU the handler runs with.
+    pub(super) unsafe fn from_raw(ptr: *mut u8, cap: usize) -> Self {
+        ResponseBuf {
+            ptr,
+            cap,
+            len: 0,
+            _call: PhantomData,
+        }
+    }
+
     /// Appends `data`, or fails without writing anything if it does not fit.
     pub fn write(&mut self, data: &[u8]) -> Result<(), ResponseFull> {
         if data.len() > self.cap - self.len {
@@ -173,9 +182,9 @@ impl io::Write for ResponseBuf<'_> {
 /// may be captured by another service's handler to make nested calls.
 #[derive(Clone)]
 pub struct Service {
-    domain: Rc<DomainInner>,
+    pub(super) domain: Rc<DomainInner>,
     name: Rc<str>,
-    handler: Rc<Handler>,
+    pub(super) handler: Rc<Handler>,
 }
 
 impl fmt::Debug for Service {
@@ -189,13 +198,13 @@ impl fmt::Debug for Service {
 
 /// Restores a PKRU value when dropped: the one mechanism by which every exit path (return,
 /// error, caught or uncaught panic) gives the caller back its rights.
-struct MaskGuard {
+pub(super) struct MaskGuard {
     restore: ProtectionMask,
 }
 
 impl MaskGuard {
     /// Switches to `to(current)` and remembers `current`.
-    fn switch(to: impl FnOnce(ProtectionMask) -> ProtectionMask) -> MaskGuard {
+    pub(super) fn switch(to: impl FnOnce(ProtectionMask) -> ProtectionMask) -> MaskGuard {
         let restore = current_mask();
         allow(to(restore));
         MaskGuard { restore }
@@ -208,16 +217,28 @@ impl Drop for MaskGuard {
     }
 }
 
-/// Gives a call's arena allocations back when dropped.
+/// Gives a call's arena region back when dropped.
 struct ArenaRelease<'a> {
     arena: &'a Arena,
-    mark: usize,
+    start: usize,
+    end: usize,
 }
 
 impl Drop for ArenaRelease<'_> {
     fn drop(&mut self) {
-        self.arena.release(self.mark);
+        self.arena.free(self.start, self.end);
     }
+}
+
+/// A call's buffers in the callee arena, with the request already copied in.
+pub(super) struct Buffers {
+    /// The region `[start, end)` to free when the call ends.
+    pub(super) start: usize,
+    pub(super) end: usize,
+    /// Address and length of the request.
+    pub(super) req: (usize, usize),
+    /// Address and capacity of the response region.
+    pub(super) resp: (usize, usize),
 }
 
 impl Service {
@@ -238,35 +259,39 @@ impl Service {
     ///
     /// Runs on the calling thread, on one of the callee domain's stacks, under the callee's
     /// protection key; no syscall unless the domain must map a new stack. Never blocks: with all
-    /// stacks in use it fails with [`CallError::StacksExhausted`].
+    /// stacks in use it fails with [`CallError::StacksExhausted`]. A handler called this way
+    /// cannot [`wait`] (it panics, which the call reports as [`CallError::Panicked`]); use
+    /// [`Service::call_async`] for handlers that wait.
     pub fn call(&self, request: &[u8]) -> Result<Vec<u8>, CallError> {
         let mut out = Vec::new();
         self.call_into(request, &mut out)?;
         Ok(out)
     }
 
-    /// Like [`Service::call`], writing the response into `out` (cleared first) to reuse its
-    /// allocation.
-    pub fn call_into(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), CallError> {
+    /// Step 2: a parked resident coroutine of the domain, or a new one on a fresh stack. The
+    /// caller holds the entry rights (creating one writes its first frame on the stack).
+    pub(super) fn take_resident(&self) -> Result<Resident, CallError> {
         let domain = &*self.domain;
-        // 1. A stack, before touching anything: exhaustion fails with no state changed.
+        if let Some(co) = domain.residents.borrow_mut().pop() {
+            return Ok(co);
+        }
         let stack = domain.stacks.take().map_err(|e| match e {
             TakeError::Exhausted => CallError::StacksExhausted,
             TakeError::Os(e) => CallError::Os(e),
         })?;
-        // 2. Entry rights: the caller's plus the callee's key (its arena and stacks). Declared
-        //    before the coroutine so that it is dropped after it on every path.
-        //    The chain records it for the panic hook (see `chain.rs`).
-        let _entry = domain.key.as_deref().map(|key| {
-            let guard = MaskGuard::switch(|m| m.or(key));
-            let chain = ChainGuard::enter(guard.restore, key);
-            (guard, chain)
-        });
-        // 3. One copy: request into the callee arena; reserve the response right after it.
-        let _arena = ArenaRelease {
-            arena: &domain.arena,
-            mark: domain.arena.mark(),
-        };
+        Ok(ResidentCo::new(stack))
+    }
+
+    /// Gives a parked resident back to the domain for the next call.
+    pub(super) fn park_resident(&self, co: Resident) {
+        self.domain.residents.borrow_mut().push(co);
+    }
+
+    /// Step 3: the request copied into the arena and the response reserved after it. The
+    /// caller holds the entry rights.
+    pub(super) fn prepare(&self, request: &[u8]) -> Result<Buffers, CallError> {
+        let domain = &*self.domain;
+        let start = domain.arena.mark();
         let req_ptr = domain
             .arena
             .alloc(request.len())
@@ -275,95 +300,100 @@ impl Service {
                 available: domain.arena.remaining(),
             })?;
         // SAFETY: `req_ptr` has room for `request.len()` bytes of the callee arena, reserved
-        // for this call and writable under the entry rights set in step 2; a caller slice and
+        // for this call and writable under the entry rights the caller holds; a caller slice and
         // a freshly reserved arena range cannot overlap.
         unsafe { ptr::copy_nonoverlapping(request.as_ptr(), req_ptr, request.len()) };
         let resp_cap = domain.config.max_response.min(domain.arena.remaining());
-        let (resp_ptr, resp_cap) = match domain.arena.alloc(resp_cap) {
-            Some(p) => (p, resp_cap),
-            None => (req_ptr, 0),
+        let resp = match domain.arena.alloc(resp_cap) {
+            Some(p) => (p as usize, resp_cap),
+            None => (req_ptr as usize, 0),
         };
-        // 4. The rights the handler runs with, applied on its own stack (see the essay).
-        let run_mask = match (&domain.key, domain.config.isolation) {
+        Ok(Buffers {
+            start,
+            end: domain.arena.mark(),
+            req: (req_ptr as usize, request.len()),
+            resp,
+        })
+    }
+
+    /// Steps 2 and 3 together; on failure nothing is held.
+    pub(super) fn begin(&self, request: &[u8]) -> Result<(Resident, Buffers), CallError> {
+        let co = self.take_resident()?;
+        match self.prepare(request) {
+            Ok(bufs) => Ok((co, bufs)),
+            Err(e) => {
+                self.park_resident(co);
+                Err(e)
+            }
+        }
+    }
+
+    /// The rights the handler runs with when they differ from the entry rights.
+    pub(super) fn run_mask(&self) -> Option<ProtectionMask> {
+        match (&self.domain.key, self.domain.config.isolation) {
             (Some(key), Isolation::Exclusive) => Some(ProtectionMask::zero().or(key)),
             _ => None,
+        }
+    }
+
+    /// Step 1: the caller's rights plus the callee's key, recorded on the chain; both undone
+    /// when the returned guards drop.
+    pub(super) fn enter(&self) -> Option<(MaskGuard, ChainGuard)> {
+        self.domain.key.as_deref().map(|key| {
+            let guard = MaskGuard::switch(|m| m.or(key));
+            let chain = ChainGuard::enter(guard.restore, key);
+            (guard, chain)
+        })
+    }
+
+    /// Like [`Service::call`], writing the response into `out` (cleared first) to reuse its
+    /// allocation.
+    pub fn call_into(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), CallError> {
+        // 1. Entry rights, declared before the resident so they are dropped after it.
+        let _entry = self.enter();
+        // 2 + 3. A resident coroutine and the buffers; a failure changed nothing but the
+        //    rights, restored by `_entry`.
+        let (mut co, bufs) = self.begin(request)?;
+        let _arena = ArenaRelease {
+            arena: &self.domain.arena,
+            start: bufs.start,
+            end: bufs.end,
         };
         let job = Job {
             handler: self.handler.clone(),
-            req: (req_ptr as usize, request.len()),
-            resp: (resp_ptr as usize, resp_cap),
-            run_mask,
+            req: bufs.req,
+            resp: bufs.resp,
+            run_mask: self.run_mask(),
+            link: Link::Sync {
+                entry: current_mask(),
+            },
         };
-        // 5. Switch: the coroutine is created (its first frame written to the callee stack)
-        //    and resumed under the entry rights.
-        let mut co: Coroutine<(), Suspend, Outcome, PooledStack> =
-            Coroutine::with_stack(stack, move |y: &Yielder<(), Suspend>, ()| job.run(y));
-        let outcome = match co.resume(()) {
-            CoroutineResult::Return(outcome) => outcome,
-            CoroutineResult::Yield(never) => match never {},
+        // 4-5. Switch: resume the resident with the job, under the entry rights.
+        let outcome = match resume(&mut co, Some(job)) {
+            CoroutineResult::Yield(Event::Done(outcome)) => {
+                self.park_resident(co);
+                outcome
+            }
+            // `wait` never suspends a synchronous call (it panics instead); should a handler
+            // suspend anyway, unwind it here, under the entry rights; its stack goes back to
+            // the pool.
+            CoroutineResult::Yield(Event::Pending) => {
+                force_unwind(&mut co);
+                Err("handler suspended in a synchronous call".to_owned())
+            }
+            CoroutineResult::Return(never) => match never {},
         };
-        // The coroutine finished: its stack goes back to the pool.
-        drop(co.into_stack());
-        // 6. Copy the response out while the callee arena is still accessible.
-        let len = outcome.map_err(CallError::Panicked)?.min(resp_cap);
+        // 7-8. Copy the response out while the callee arena is still accessible.
+        let len = outcome.map_err(CallError::Panicked)?.min(bufs.resp.1);
         out.clear();
         if len > 0 {
-            // SAFETY: the handler initialised `len <= resp_cap` bytes at `resp_ptr`, in the
-            // arena range reserved for this call and readable under the entry rights.
-            out.extend_from_slice(unsafe { std::slice::from_raw_parts(resp_ptr, len) });
+            // SAFETY: the handler initialised `len <= resp cap` bytes at the response address,
+            // in the arena range reserved for this call and readable under the entry rights.
+            out.extend_from_slice(unsafe {
+                std::slice::from_raw_parts(bufs.resp.0 as *const u8, len)
+            });
         }
         Ok(())
-        // 7. `_arena` releases the buffers, then `_entry` restores the caller's PKRU.
-    }
-}
-
-/// Everything the handler coroutine needs; `'static` so corosensei can own it.
-struct Job {
-    handler: Rc<Handler>,
-    /// Address and length of the request in the callee arena.
-    req: (usize, usize),
-    /// Address and capacity of the response region in the callee arena.
-    resp: (usize, usize),
-    /// Rights to switch to on the callee stack, when they differ from the entry rights.
-    run_mask: Option<ProtectionMask>,
-}
-
-impl Job {
-    /// Body of the coroutine; runs on the callee stack.
-    fn run(self, _yielder: &Yielder<(), Suspend>) -> Outcome {
-        // Narrow the rights now that the caller's stack is no longer in use; the guard widens
-        // them back before the coroutine switches to the caller's stack again.
-        let narrowed = self.run_mask.map(|m| MaskGuard::switch(|_| m));
-        let req: &[u8] = if self.req.1 == 0 {
-            &[]
-        } else {
-            // SAFETY: `req.1` bytes at `req.0` were copied in by `call_into`, stay reserved until
-            // the call returns, and are readable under both the entry and the run rights.
-            unsafe { std::slice::from_raw_parts(self.req.0 as *const u8, self.req.1) }
-        };
-        let mut resp = ResponseBuf {
-            ptr: self.resp.0 as *mut u8,
-            cap: self.resp.1,
-            len: 0,
-            _call: PhantomData,
-        };
-        let handler = &*self.handler;
-        let result = catch_unwind(AssertUnwindSafe(|| handler(req, &mut resp)));
-        let outcome = match result {
-            Ok(()) => Ok(resp.len),
-            Err(payload) => Err(panic_message(&*payload)),
-        };
-        drop(narrowed);
-        outcome
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
+        // 8. `_arena` frees the buffers, then `_entry` restores the caller's PKRU.
     }
 }

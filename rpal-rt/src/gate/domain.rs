@@ -9,8 +9,9 @@ use std::io;
 use std::rc::Rc;
 
 use super::arena::Arena;
-use super::call::{Handler, ResponseBuf, Service};
+use super::call::{Handler, MaskGuard, ResponseBuf, Service};
 use super::chain;
+use super::handler::Resident;
 use super::pkey::{availability, ProtectionKey};
 use super::stack_pool::StackPool;
 
@@ -35,6 +36,7 @@ pub struct DomainConfig {
     pub(super) max_response: usize,
     pub(super) isolation: Isolation,
     pub(super) require_pkey: bool,
+    pub(super) use_pkey: bool,
     pub(super) tag_stacks: bool,
 }
 
@@ -47,6 +49,7 @@ impl Default for DomainConfig {
             max_response: 64 * 1024,
             isolation: Isolation::Exclusive,
             require_pkey: false,
+            use_pkey: true,
             tag_stacks: true,
         }
     }
@@ -99,6 +102,14 @@ impl DomainConfig {
         self
     }
 
+    /// `false` runs this domain without a protection key even where keys exist (no PKRU writes,
+    /// no hardware isolation): the fallback path, chosen per domain instead of per process
+    /// (`RPAL_NO_PKEY=1`). Default `true`.
+    pub fn use_pkey(mut self, use_pkey: bool) -> Self {
+        self.use_pkey = use_pkey;
+        self
+    }
+
     /// Fail [`Domain::new`] instead of running without a key when none can be had.
     pub fn require_pkey(mut self, require: bool) -> Self {
         self.require_pkey = require;
@@ -121,6 +132,9 @@ pub(super) struct DomainInner {
     pub(super) config: DomainConfig,
     pub(super) arena: Arena,
     pub(super) stacks: StackPool,
+    /// Idle handler coroutines, each parked on its own stack between calls (see `call.rs`);
+    /// their stacks count as idle in [`DomainStats`].
+    pub(super) residents: RefCell<Vec<Resident>>,
     /// Services by name (the latest registration wins).
     services: RefCell<HashMap<Rc<str>, Rc<Handler>>>,
     /// Also held by `arena` and `stacks`; freed after both unmapped their memory.
@@ -134,6 +148,21 @@ impl fmt::Debug for DomainInner {
             .field("arena", &self.arena)
             .field("stacks", &self.stacks)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for DomainInner {
+    fn drop(&mut self) {
+        let residents = std::mem::take(self.residents.get_mut());
+        if residents.is_empty() {
+            return;
+        }
+        // Dropping a parked coroutine unwinds its stack, which is tagged with the key.
+        let _rights = self
+            .key
+            .as_deref()
+            .map(|key| MaskGuard::switch(|m| m.or(key)));
+        drop(residents);
     }
 }
 
@@ -157,8 +186,20 @@ pub struct Domain {
 impl Domain {
     /// Creates a domain: allocates a key when available (or fails if `config.require_pkey`),
     /// maps and tags the arena, and sets up an empty stack pool.
+    ///
+    /// # Errors
+    /// `InvalidInput` when `require_pkey` and not `use_pkey`; `Unsupported` when a key is
+    /// required and the host has none; the OS error of `pkey_alloc`, `mmap` or `pkey_mprotect`.
     pub fn new(config: DomainConfig) -> io::Result<Domain> {
-        let key = if availability().is_available() {
+        if config.require_pkey && !config.use_pkey {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "DomainConfig: require_pkey(true) contradicts use_pkey(false)",
+            ));
+        }
+        let key = if !config.use_pkey {
+            None
+        } else if availability().is_available() {
             match ProtectionKey::new() {
                 Ok(k) => Some(Rc::new(k)),
                 Err(e) if config.require_pkey => return Err(e),
@@ -183,6 +224,7 @@ impl Domain {
                 config,
                 arena,
                 stacks,
+                residents: RefCell::new(Vec::new()),
                 services: RefCell::new(HashMap::new()),
                 key,
             }),
@@ -229,7 +271,7 @@ impl Domain {
     pub fn stats(&self) -> DomainStats {
         DomainStats {
             live_stacks: self.inner.stacks.live(),
-            idle_stacks: self.inner.stacks.idle(),
+            idle_stacks: self.inner.stacks.idle() + self.inner.residents.borrow().len(),
             arena_used: self.inner.arena.used(),
         }
     }
