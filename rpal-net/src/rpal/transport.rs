@@ -123,6 +123,51 @@ fn poll_rung(efd: &Evented<OwnedFd>, cx: &mut Context<'_>) -> Poll<io::Result<()
     })
 }
 
+/// What one end waits on: its ring (through the slot), its own eventfd (rung by the peer), and
+/// the peer's liveness (the setup socket).
+#[derive(Debug)]
+struct Waiter {
+    slot: Arc<WaitSlot>,
+    efd: Evented<OwnedFd>,
+    watch: Watch,
+}
+
+impl Waiter {
+    fn new(slot: Arc<WaitSlot>, efd: OwnedFd, link: &Link) -> io::Result<Waiter> {
+        Ok(Waiter {
+            slot,
+            efd: Evented::new(efd),
+            watch: Watch::new(link)?,
+        })
+    }
+
+    /// Waits until the ring is ready (data or room, or a close), the peer is gone, or an error
+    /// is due. `Ready(Ok(()))`: retry the operation. Installs the task's waker everywhere the
+    /// wake-up can come from before returning `Pending`.
+    fn poll_wait(&self, cx: &mut Context<'_>, link: &Link) -> Poll<io::Result<()>> {
+        loop {
+            if self.slot.ready() || self.watch.poll_gone(cx, link).is_ready() {
+                self.slot.done();
+                return Poll::Ready(Ok(()));
+            }
+            if let Err(e) = self.slot.wait(cx.waker()) {
+                return Poll::Ready(Err(e));
+            }
+            match poll_rung(&self.efd, cx) {
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {}
+            }
+            // The ring may have become ready between the first check and the waker installs.
+            if self.slot.ready() {
+                self.slot.done();
+                return Poll::Ready(Ok(()));
+            }
+            return Poll::Pending;
+        }
+    }
+}
+
 fn ring_err(e: RingError) -> io::Error {
     e.into()
 }
@@ -140,10 +185,8 @@ pub(crate) struct RingReader {
     cons: Consumer,
     /// Notifier of the peer's writer: room was freed.
     room_bell: Doorbell,
-    slot: Arc<WaitSlot>,
-    /// This end's eventfd, rung by the peer when it publishes data while we wait.
-    data_efd: Evented<OwnedFd>,
-    watch: Watch,
+    /// Waits for data; its eventfd is rung by the peer when it publishes while we wait.
+    wait: Waiter,
     pub(crate) link: Arc<Link>,
     empty_tries: u32,
     pub(crate) bytes: u64,
@@ -160,11 +203,9 @@ impl RingReader {
         let room_bell = cons.room_doorbell(super::doorbell::Wake::EventFd(peer_room_efd));
         let slot = WaitSlot::new(cons.probe(), WaitFor::Data, spin);
         Ok(RingReader {
-            watch: Watch::new(&link)?,
+            wait: Waiter::new(slot, data_efd, &link)?,
             cons,
             room_bell,
-            slot,
-            data_efd: Evented::new(data_efd),
             link,
             empty_tries: 0,
             bytes: 0,
@@ -176,12 +217,12 @@ impl RingReader {
     }
 
     pub(crate) fn parks(&self) -> u64 {
-        self.slot.parks()
+        self.wait.slot.parks()
     }
 
     fn after_consume(&mut self, n: usize) -> io::Result<()> {
         self.bytes += n as u64;
-        self.slot.done();
+        self.wait.slot.done();
         self.room_bell.notify_if_waiting().map(|_| ())
     }
 
@@ -217,35 +258,6 @@ impl RingReader {
         Err(io::ErrorKind::WouldBlock.into())
     }
 
-    /// Waits until the ring has data, end of stream, or an error is due. `Ready(Ok(()))`:
-    /// retry the read.
-    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        loop {
-            if self.slot.ready() {
-                self.slot.done();
-                return Poll::Ready(Ok(()));
-            }
-            if self.watch.poll_gone(cx, &self.link).is_ready() {
-                self.slot.done();
-                return Poll::Ready(Ok(()));
-            }
-            if let Err(e) = self.slot.wait(cx.waker()) {
-                return Poll::Ready(Err(e));
-            }
-            match poll_rung(&self.data_efd, cx) {
-                Poll::Ready(Ok(())) => continue,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => {}
-            }
-            // Data may have landed between the first check and the waker installs.
-            if self.slot.ready() {
-                self.slot.done();
-                return Poll::Ready(Ok(()));
-            }
-            return Poll::Pending;
-        }
-    }
-
     pub(crate) fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
@@ -264,7 +276,7 @@ impl RingReader {
                     None => Err(peer_died()),
                 });
             }
-            match self.poll_wait(cx) {
+            match self.wait.poll_wait(cx, &self.link) {
                 Poll::Ready(Ok(())) => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
@@ -287,13 +299,13 @@ impl RingReader {
                     Err(e) => return Poll::Ready(Err(ring_err(e))),
                 }
             }
-            match self.poll_wait(cx) {
+            match self.wait.poll_wait(cx, &self.link) {
                 Poll::Ready(Ok(())) => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }
         }
-        self.slot.done();
+        self.wait.slot.done();
         match self.cons.lend() {
             Ok((a, _)) => Poll::Ready(Ok(a)),
             Err(e) => Poll::Ready(Err(ring_err(e))),
@@ -318,7 +330,7 @@ impl RingReader {
 
 impl Drop for RingReader {
     fn drop(&mut self) {
-        self.slot.done();
+        self.wait.slot.done();
         self.cons.close();
         let _ = self.room_bell.notify_if_waiting();
     }
@@ -330,10 +342,8 @@ pub(crate) struct RingWriter {
     prod: Producer,
     /// Notifier of the peer's reader: data was published.
     data_bell: Doorbell,
-    slot: Arc<WaitSlot>,
-    /// This end's eventfd, rung by the peer when it frees room while we wait.
-    room_efd: Evented<OwnedFd>,
-    watch: Watch,
+    /// Waits for room; its eventfd is rung by the peer when it frees room while we wait.
+    wait: Waiter,
     pub(crate) link: Arc<Link>,
     closed: bool,
     pub(crate) bytes: u64,
@@ -350,11 +360,9 @@ impl RingWriter {
         let data_bell = prod.data_doorbell(super::doorbell::Wake::EventFd(peer_data_efd));
         let slot = WaitSlot::new(prod.probe(), WaitFor::Room, spin);
         Ok(RingWriter {
-            watch: Watch::new(&link)?,
+            wait: Waiter::new(slot, room_efd, &link)?,
             prod,
             data_bell,
-            slot,
-            room_efd: Evented::new(room_efd),
             link,
             closed: false,
             bytes: 0,
@@ -366,7 +374,7 @@ impl RingWriter {
     }
 
     pub(crate) fn parks(&self) -> u64 {
-        self.slot.parks()
+        self.wait.slot.parks()
     }
 
     pub(crate) fn poll_write(
@@ -387,7 +395,7 @@ impl RingWriter {
             match self.prod.write(buf) {
                 Ok(n) => {
                     self.bytes += n as u64;
-                    self.slot.done();
+                    self.wait.slot.done();
                     self.data_bell.notify_if_waiting()?;
                     return Poll::Ready(Ok(n));
                 }
@@ -395,28 +403,10 @@ impl RingWriter {
                 Err(e) => return Poll::Ready(Err(ring_err(e))),
             }
             // Full: wait for room, the reader closing, or the peer dying.
-            loop {
-                if self.slot.ready() {
-                    self.slot.done();
-                    break;
-                }
-                if self.watch.poll_gone(cx, &self.link).is_ready() {
-                    self.slot.done();
-                    break;
-                }
-                if let Err(e) = self.slot.wait(cx.waker()) {
-                    return Poll::Ready(Err(e));
-                }
-                match poll_rung(&self.room_efd, cx) {
-                    Poll::Ready(Ok(())) => continue,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => {}
-                }
-                if self.slot.ready() {
-                    self.slot.done();
-                    break;
-                }
-                return Poll::Pending;
+            match self.wait.poll_wait(cx, &self.link) {
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
             }
         }
     }
@@ -434,7 +424,7 @@ impl RingWriter {
 
 impl Drop for RingWriter {
     fn drop(&mut self) {
-        self.slot.done();
+        self.wait.slot.done();
         let _ = self.close();
     }
 }
