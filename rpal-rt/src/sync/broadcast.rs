@@ -138,10 +138,7 @@ pub fn channel<T: Clone>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         Sender {
             shared: shared.clone(),
         },
-        Receiver {
-            shared,
-            next: 0,
-        },
+        Receiver { shared, next: 0 },
     )
 }
 

@@ -162,8 +162,7 @@ impl Future for Notified<'_> {
         let mut st = lock(&this.notify.state);
         match this.key {
             None => {
-                if this.notify.generation.load(Ordering::SeqCst) != this.generation || st.permit
-                {
+                if this.notify.generation.load(Ordering::SeqCst) != this.generation || st.permit {
                     if this.notify.generation.load(Ordering::SeqCst) == this.generation {
                         st.permit = false;
                     }

@@ -303,7 +303,10 @@ mod tests {
         let mut cx = Context::from_waker(&w);
         let (tx, mut rx) = channel::<u8>();
         drop(tx);
-        assert_eq!(Pin::new(&mut rx).poll(&mut cx), Poll::Ready(Err(RecvError(()))));
+        assert_eq!(
+            Pin::new(&mut rx).poll(&mut cx),
+            Poll::Ready(Err(RecvError(())))
+        );
         let (mut tx, mut rx) = channel::<u8>();
         assert!(tx.poll_closed(&mut cx).is_pending());
         rx.close();

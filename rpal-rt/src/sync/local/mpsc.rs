@@ -248,7 +248,8 @@ impl<T> Drop for Sender<T> {
 
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("local::mpsc::Sender").finish_non_exhaustive()
+        f.debug_struct("local::mpsc::Sender")
+            .finish_non_exhaustive()
     }
 }
 
@@ -283,7 +284,8 @@ impl<T> Drop for Permit<'_, T> {
 
 impl<T> fmt::Debug for Permit<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("local::mpsc::Permit").finish_non_exhaustive()
+        f.debug_struct("local::mpsc::Permit")
+            .finish_non_exhaustive()
     }
 }
 
@@ -417,7 +419,8 @@ impl<T> Drop for Receiver<T> {
 
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("local::mpsc::Receiver").finish_non_exhaustive()
+        f.debug_struct("local::mpsc::Receiver")
+            .finish_non_exhaustive()
     }
 }
 

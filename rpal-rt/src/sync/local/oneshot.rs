@@ -137,7 +137,8 @@ impl<T> Drop for Sender<T> {
 
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("local::oneshot::Sender").finish_non_exhaustive()
+        f.debug_struct("local::oneshot::Sender")
+            .finish_non_exhaustive()
     }
 }
 
@@ -212,6 +213,7 @@ impl<T> Drop for Receiver<T> {
 
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("local::oneshot::Receiver").finish_non_exhaustive()
+        f.debug_struct("local::oneshot::Receiver")
+            .finish_non_exhaustive()
     }
 }

@@ -190,7 +190,11 @@ impl<T> Chan<T> {
     pub(super) fn drop_sender(&self) {
         let mut st = lock(&self.state);
         st.senders -= 1;
-        let w = if st.senders == 0 { st.rx_waker.take() } else { None };
+        let w = if st.senders == 0 {
+            st.rx_waker.take()
+        } else {
+            None
+        };
         drop(st);
         wake(w);
     }

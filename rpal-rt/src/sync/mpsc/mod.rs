@@ -54,7 +54,10 @@ mod tests {
         let mut waiting = Box::pin(tx.send(3));
         assert!(waiting.as_mut().poll(&mut cx).is_pending());
         rx.close();
-        assert!(matches!(waiting.as_mut().poll(&mut cx), Poll::Ready(Err(SendError(3)))));
+        assert!(matches!(
+            waiting.as_mut().poll(&mut cx),
+            Poll::Ready(Err(SendError(3)))
+        ));
         assert!(tx.is_closed());
         permit.send(2);
         assert_eq!(rx.try_recv(), Ok(1));

@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::future::poll_fn;
-use std::pin::Pin;
 use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::bounded::Closed;
@@ -31,7 +31,10 @@ use crate::loom::sync::Arc;
 /// ```
 pub fn unbounded_channel<T>() -> (UnboundedSender<T>, UnboundedReceiver<T>) {
     let chan = chan::new(usize::MAX);
-    (UnboundedSender { chan: chan.clone() }, UnboundedReceiver { chan })
+    (
+        UnboundedSender { chan: chan.clone() },
+        UnboundedReceiver { chan },
+    )
 }
 
 /// Sends into an unbounded channel; cloneable; `send` is synchronous.
