@@ -34,7 +34,8 @@ fn oneshot_across_threads_and_closed() {
 fn broadcast_every_receiver_sees_every_value() {
     for (name, rt) in support::each_flavor() {
         rt.block_on(async {
-            let (tx, rx) = broadcast::channel::<u32>(16);
+            // Capacity above the message count: no receiver can lag however late it runs.
+            let (tx, rx) = broadcast::channel::<u32>(128);
             let rxs: Vec<_> = (0..3).map(|_| tx.subscribe()).collect();
             drop(rx);
             let tasks: Vec<_> = rxs

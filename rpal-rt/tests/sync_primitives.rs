@@ -98,17 +98,24 @@ fn notify_one_from_another_thread_and_notify_waiters() {
             n.notified().await;
             t.join().unwrap();
 
+            // Each task creates its `Notified` before saying it is ready: notify_waiters must
+            // reach it even if it has not been polled yet.
             let woken = Arc::new(AtomicUsize::new(0));
+            let (ready_tx, mut ready_rx) = rpal_rt::sync::mpsc::unbounded_channel();
             let tasks: Vec<_> = (0..5)
                 .map(|_| {
-                    let (n, woken) = (n.clone(), woken.clone());
+                    let (n, woken, ready) = (n.clone(), woken.clone(), ready_tx.clone());
                     rpal_rt::spawn(async move {
-                        n.notified().await;
+                        let fut = n.notified();
+                        ready.send(()).unwrap();
+                        fut.await;
                         woken.fetch_add(1, Ordering::SeqCst);
                     })
                 })
                 .collect();
-            rpal_rt::time::sleep(Duration::from_millis(2)).await;
+            for _ in 0..5 {
+                ready_rx.recv().await.unwrap();
+            }
             n.notify_waiters();
             for t in tasks {
                 t.await.unwrap();

@@ -43,7 +43,7 @@ pub fn unbounded_channel<T>() -> (UnboundedSender<T>, UnboundedReceiver<T>) {
 /// ```
 /// let (tx, mut rx) = rpal_rt::sync::mpsc::unbounded_channel();
 /// tx.send("hi").unwrap();
-/// drop(rx.try_recv());
+/// assert_eq!(rx.try_recv(), Ok("hi"));
 /// drop(rx);
 /// assert!(tx.send("gone").is_err());
 /// ```
