@@ -54,3 +54,46 @@ pub use spin::{AdaptiveSpin, SPIN_CHECK_EVERY, SPIN_MAX, SPIN_MIN, SPIN_START};
 fn lock<T>(m: &crate::loom::sync::Mutex<T>) -> crate::loom::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+/// Compile-time checks: the `Send` primitives are `Send + Sync` where tokio's are, and the
+/// futures of their waiting methods are `Send`.
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let (tx, mut rx) = mpsc::channel::<u8>(1);
+    send_sync(&tx);
+    send_sync(&rx);
+    send(&tx.send(1));
+    send(&tx.reserve());
+    send(&tx.closed());
+    send(&rx.recv());
+    let (utx, urx) = mpsc::unbounded_channel::<u8>();
+    send_sync(&utx);
+    send_sync(&urx);
+    let (otx, orx) = oneshot::channel::<u8>();
+    send_sync(&otx);
+    send_sync(&orx);
+    let (btx, mut brx) = broadcast::channel::<u8>(1);
+    send_sync(&btx);
+    send(&brx.recv());
+    let (wtx, mut wrx) = watch::channel(0u8);
+    send_sync(&wtx);
+    send(&wrx.changed());
+    let m = Mutex::new(0u8);
+    send_sync(&m);
+    send(&m.lock());
+    let l = RwLock::new(0u8);
+    send_sync(&l);
+    send(&l.write());
+    let s = Semaphore::new(1);
+    send_sync(&s);
+    send(&s.acquire());
+    let n = Notify::new();
+    send_sync(&n);
+    send(&n.notified());
+    let b = Barrier::new(1);
+    send(&b.wait());
+    let c = OnceCell::<u8>::new();
+    send_sync(&c);
+}

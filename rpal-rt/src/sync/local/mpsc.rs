@@ -37,6 +37,15 @@ impl<T> State<T> {
         self.send_waiters.is_empty() && self.queue.len() + self.reserved < self.cap
     }
 
+    /// A reservation ends unused (see the `Send` channel's `unreserve`).
+    fn unreserve(&mut self, wakers: &mut WakeList) {
+        self.reserved -= 1;
+        self.slot_freed(wakers);
+        if self.reserved == 0 && (self.rx_closed || self.senders == 0) {
+            wakers.push(self.rx_waker.take());
+        }
+    }
+
     fn slot_freed(&mut self, wakers: &mut WakeList) {
         if !self.rx_closed && !self.send_waiters.is_empty() {
             self.reserved += 1;
@@ -271,12 +280,7 @@ impl<T> Drop for Permit<'_, T> {
     fn drop(&mut self) {
         let mut wakers = WakeList::new();
         {
-            let mut st = self.shared.borrow_mut();
-            st.reserved -= 1;
-            st.slot_freed(&mut wakers);
-            if st.rx_closed && st.reserved == 0 {
-                wakers.push(st.rx_waker.take());
-            }
+            self.shared.borrow_mut().unreserve(&mut wakers);
         }
         wakers.wake();
     }
@@ -333,8 +337,7 @@ impl<T> Drop for Reserve<'_, T> {
             {
                 let mut st = self.shared.borrow_mut();
                 if st.send_waiters.remove(k) == WaitState::Woken(SLOT) {
-                    st.reserved -= 1;
-                    st.slot_freed(&mut wakers);
+                    st.unreserve(&mut wakers);
                 }
             }
             wakers.wake();

@@ -58,6 +58,16 @@ impl<T> State<T> {
         }
     }
 
+    /// A reservation ends unused: free its slot; if the channel is closed and this was the
+    /// last reservation, the receiver's wait for it is over.
+    fn unreserve(&mut self, wakers: &mut WakeList) {
+        self.reserved -= 1;
+        self.slot_freed(wakers);
+        if self.reserved == 0 && (self.rx_closed || self.senders == 0) {
+            wakers.push(self.rx_waker.take());
+        }
+    }
+
     fn push(&mut self, value: T) -> Option<Waker> {
         self.queue.push_back(value);
         self.rx_waker.take()
@@ -152,8 +162,7 @@ impl<T> Chan<T> {
         {
             let mut st = lock(&self.state);
             if st.send_waiters.remove(key) == WaitState::Woken(SLOT) {
-                st.reserved -= 1;
-                st.slot_freed(&mut wakers);
+                st.unreserve(&mut wakers);
             }
         }
         wakers.wake();
@@ -172,13 +181,7 @@ impl<T> Chan<T> {
     pub(super) fn release_reserved(&self) {
         let mut wakers = WakeList::new();
         {
-            let mut st = lock(&self.state);
-            st.reserved -= 1;
-            st.slot_freed(&mut wakers);
-            if st.rx_closed && st.reserved == 0 {
-                // The receiver may be waiting for the last reservation to end.
-                wakers.push(st.rx_waker.take());
-            }
+            lock(&self.state).unreserve(&mut wakers);
         }
         wakers.wake();
     }
