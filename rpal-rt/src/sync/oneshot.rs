@@ -141,7 +141,10 @@ impl<T> Sender<T> {
 
     /// True once the receiver is dropped or closed.
     pub fn is_closed(&self) -> bool {
-        self.inner.as_ref().map_or(true, |i| lock(i).rx_closed)
+        match &self.inner {
+            Some(i) => lock(i).rx_closed,
+            None => true,
+        }
     }
 
     /// Completes when the receiver is dropped or closed.

@@ -97,7 +97,10 @@ impl<T> Sender<T> {
 
     /// True once the receiver is dropped or closed.
     pub fn is_closed(&self) -> bool {
-        self.inner.as_ref().map_or(true, |i| i.borrow().rx_closed)
+        match &self.inner {
+            Some(i) => i.borrow().rx_closed,
+            None => true,
+        }
     }
 
     /// Completes when the receiver is dropped or closed.

@@ -76,7 +76,7 @@ mod tests {
         {
             let mut closed = pin!(tx2.closed());
             assert!(closed.as_mut().poll(&mut cx).is_pending());
-            drop(rx.try_recv());
+            assert_eq!(rx.try_recv(), Ok(5));
             rx.close();
             assert!(closed.as_mut().poll(&mut cx).is_ready());
         }
