@@ -42,3 +42,43 @@ pub(crate) mod thread {
 pub(crate) mod thread {
     pub(crate) use loom::thread::spawn;
 }
+
+/// Drives a future to completion on the current loom thread (loom's own `block_on` needs its
+/// `futures` feature): the waker sets a flag under a loom mutex and signals a loom condvar, so
+/// loom sees every wake-up edge.
+#[cfg(all(test, loom))]
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Signal {
+        woken: sync::Mutex<bool>,
+        cv: sync::Condvar,
+    }
+    impl Wake for Signal {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            *self.woken.lock().unwrap() = true;
+            self.cv.notify_one();
+        }
+    }
+
+    let signal = std::sync::Arc::new(Signal {
+        woken: sync::Mutex::new(false),
+        cv: sync::Condvar::new(),
+    });
+    let waker = Waker::from(signal.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        let mut woken = signal.woken.lock().unwrap();
+        while !*woken {
+            woken = signal.cv.wait(woken).unwrap();
+        }
+        *woken = false;
+    }
+}

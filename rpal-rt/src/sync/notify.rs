@@ -274,7 +274,7 @@ mod loom_tests {
             let n = Arc::new(Notify::new());
             let n2 = n.clone();
             let t = thread::spawn(move || n2.notify_one());
-            loom::future::block_on(n.notified());
+            crate::loom::block_on(n.notified());
             t.join().unwrap();
         });
     }
@@ -296,7 +296,7 @@ mod loom_tests {
                 }
             }
             t.join().unwrap();
-            loom::future::block_on(n.notified());
+            crate::loom::block_on(n.notified());
         });
     }
 
@@ -307,7 +307,7 @@ mod loom_tests {
             let fut = n.notified();
             let n2 = n.clone();
             let t = thread::spawn(move || n2.notify_waiters());
-            loom::future::block_on(fut);
+            crate::loom::block_on(fut);
             t.join().unwrap();
         });
     }

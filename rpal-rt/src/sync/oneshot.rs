@@ -328,7 +328,7 @@ mod loom_tests {
         loom::model(|| {
             let (tx, rx) = channel::<u8>();
             let t = thread::spawn(move || tx.send(7).unwrap());
-            assert_eq!(loom::future::block_on(rx), Ok(7));
+            assert_eq!(crate::loom::block_on(rx), Ok(7));
             t.join().unwrap();
         });
     }
@@ -352,7 +352,7 @@ mod loom_tests {
         loom::model(|| {
             let (mut tx, rx) = channel::<u8>();
             let t = thread::spawn(move || drop(rx));
-            loom::future::block_on(tx.closed());
+            crate::loom::block_on(tx.closed());
             t.join().unwrap();
         });
     }

@@ -526,7 +526,7 @@ mod loom_tests {
             let sem = LArc::new(Semaphore::new(0));
             let s2 = sem.clone();
             let t = thread::spawn(move || s2.release(1));
-            loom::future::block_on(Acquire::new(&sem, 1)).unwrap();
+            crate::loom::block_on(Acquire::new(&sem, 1)).unwrap();
             t.join().unwrap();
             assert_eq!(sem.available_permits(), 0);
         });

@@ -95,12 +95,12 @@ mod loom_tests {
         loom::model(|| {
             let (tx, mut rx) = channel::<u8>(1);
             let t = thread::spawn(move || {
-                loom::future::block_on(async {
+                crate::loom::block_on(async {
                     tx.send(1).await.unwrap();
                     tx.send(2).await.unwrap();
                 })
             });
-            let got = loom::future::block_on(async {
+            let got = crate::loom::block_on(async {
                 let a = rx.recv().await;
                 let b = rx.recv().await;
                 let c = rx.recv().await;
@@ -116,10 +116,10 @@ mod loom_tests {
         loom::model(|| {
             let (tx, mut rx) = channel::<u8>(1);
             tx.try_send(0).unwrap();
-            let t = thread::spawn(move || loom::future::block_on(tx.send(1)).is_ok());
+            let t = thread::spawn(move || crate::loom::block_on(tx.send(1)).is_ok());
             rx.close();
             let mut n = 0;
-            while let Some(_) = loom::future::block_on(rx.recv()) {
+            while let Some(_) = crate::loom::block_on(rx.recv()) {
                 n += 1;
             }
             let sent = t.join().unwrap();
@@ -137,7 +137,7 @@ mod loom_tests {
             tx.send(1).unwrap();
             drop(tx);
             let mut sum = 0;
-            loom::future::block_on(async {
+            crate::loom::block_on(async {
                 while let Some(v) = rx.recv().await {
                     sum += v;
                 }
