@@ -82,3 +82,34 @@ pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
         *woken = false;
     }
 }
+
+/// `UnsafeCell` with loom's closure API (`with`, `with_mut`), so loom can check every access.
+#[cfg(not(loom))]
+pub(crate) mod cell {
+    /// A plain `std::cell::UnsafeCell` behind loom's API.
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            Self(std::cell::UnsafeCell::new(value))
+        }
+
+        /// Shared access through a raw pointer.
+        #[inline(always)]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        /// Exclusive access through a raw pointer.
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
+#[cfg(loom)]
+pub(crate) mod cell {
+    pub(crate) use loom::cell::UnsafeCell;
+}
