@@ -17,6 +17,8 @@
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
+use crossbeam_utils::CachePadded;
+
 use super::super::lock;
 use super::super::waiters::{WaitList, WaitState, WakeList};
 use super::error::{TryRecvError, TrySendError};
@@ -30,7 +32,10 @@ pub(super) const CLOSED: usize = 0;
 const PREALLOC_MAX: usize = 1024;
 
 pub(super) struct Chan<T> {
-    state: Mutex<State<T>>,
+    /// The one hot word (the lock) and the state it guards, padded to 128 bytes so two
+    /// channels allocated side by side (a request and a reply channel, say) never share a
+    /// cache line pair: each is written by both of its ends on every message.
+    state: CachePadded<Mutex<State<T>>>,
 }
 
 struct State<T> {
@@ -76,7 +81,7 @@ impl<T> State<T> {
 
 pub(super) fn new<T>(cap: usize) -> Arc<Chan<T>> {
     Arc::new(Chan {
-        state: Mutex::new(State {
+        state: CachePadded::new(Mutex::new(State {
             queue: VecDeque::with_capacity(cap.min(PREALLOC_MAX)),
             cap,
             reserved: 0,
@@ -85,7 +90,7 @@ pub(super) fn new<T>(cap: usize) -> Arc<Chan<T>> {
             rx_waker: None,
             send_waiters: WaitList::new(),
             closed_waiters: WaitList::new(),
-        }),
+        })),
     })
 }
 

@@ -89,6 +89,7 @@ mod tests {
 mod loom_tests {
     use super::*;
     use crate::loom::thread;
+    use std::future::Future;
 
     #[test]
     fn loom_mpsc_bounded_two_messages_through_one_slot() {
@@ -125,6 +126,37 @@ mod loom_tests {
             let sent = t.join().unwrap();
             // A message counted as sent was received; a failed one was not.
             assert_eq!(n, 1 + sent as usize);
+        });
+    }
+
+    #[test]
+    fn loom_mpsc_cancelled_waiting_sender_hands_its_slot_on() {
+        loom::model(|| {
+            let (tx, mut rx) = channel::<u8>(1);
+            tx.try_send(0).unwrap();
+            let tx2 = tx.clone();
+            // `b` waits for a slot on another thread; `a` queues here and is dropped,
+            // possibly after being handed the slot the receiver frees.
+            let t = thread::spawn(move || crate::loom::block_on(tx2.send(2)).unwrap());
+            {
+                let mut a = Box::pin(tx.send(1));
+                let w = futures::task::noop_waker();
+                let r = a.as_mut().poll(&mut std::task::Context::from_waker(&w));
+                assert!(r.is_pending() || matches!(r, std::task::Poll::Ready(Ok(()))));
+                let first = crate::loom::block_on(rx.recv());
+                assert_eq!(first, Some(0));
+                if r.is_ready() {
+                    assert_eq!(crate::loom::block_on(rx.recv()), Some(1));
+                }
+            }
+            drop(tx);
+            // Whatever `a` was handed went to `b`: its message arrives, then the end.
+            let mut rest = vec![];
+            while let Some(v) = crate::loom::block_on(rx.recv()) {
+                rest.push(v);
+            }
+            t.join().unwrap();
+            assert!(rest == [2] || rest == [1, 2] || rest == [2, 1], "{rest:?}");
         });
     }
 
