@@ -46,6 +46,11 @@ struct State {
 }
 
 /// What [`Barrier::wait`] returns.
+/// ```
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// let b = rpal_rt::sync::Barrier::new(1);
+/// assert!(rt.block_on(b.wait()).is_leader());
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct BarrierWaitResult(bool);
 

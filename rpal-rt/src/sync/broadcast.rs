@@ -26,6 +26,11 @@ pub mod error {
     use std::fmt;
 
     /// No receiver exists; the value comes back.
+    /// ```
+    /// let (tx, rx) = rpal_rt::sync::broadcast::channel(1);
+    /// drop(rx);
+    /// assert_eq!(tx.send(5).unwrap_err().0, 5);
+    /// ```
     #[derive(PartialEq, Eq, Clone, Copy)]
     pub struct SendError<T>(pub T);
 
@@ -42,6 +47,13 @@ pub mod error {
     impl<T> std::error::Error for SendError<T> {}
 
     /// [`Receiver::recv`](super::Receiver::recv) failed.
+    /// ```
+    /// use rpal_rt::sync::broadcast::{channel, error::RecvError};
+    /// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+    /// let (tx, mut rx) = channel::<u8>(1);
+    /// drop(tx);
+    /// assert_eq!(rt.block_on(rx.recv()), Err(RecvError::Closed));
+    /// ```
     #[derive(Debug, PartialEq, Eq, Clone, Copy)]
     pub enum RecvError {
         /// Every sender is gone and this receiver saw every value.
@@ -61,6 +73,11 @@ pub mod error {
     impl std::error::Error for RecvError {}
 
     /// [`Receiver::try_recv`](super::Receiver::try_recv) failed.
+    /// ```
+    /// use rpal_rt::sync::broadcast::{channel, error::TryRecvError};
+    /// let (_tx, mut rx) = channel::<u8>(1);
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    /// ```
     #[derive(Debug, PartialEq, Eq, Clone, Copy)]
     pub enum TryRecvError {
         /// No new value now.

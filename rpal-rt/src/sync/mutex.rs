@@ -38,6 +38,12 @@ unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
 /// [`Mutex::try_lock`] failed: the lock is held (or queued for).
+///
+/// ```
+/// let m = rpal_rt::sync::Mutex::new(());
+/// let _g = m.try_lock().unwrap();
+/// assert!(m.try_lock().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TryLockError(());
 

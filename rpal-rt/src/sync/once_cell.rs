@@ -43,6 +43,12 @@ impl LazySem {
 }
 
 /// [`OnceCell::set`] failed; carries the value back.
+///
+/// ```
+/// use rpal_rt::sync::{OnceCell, SetError};
+/// let cell = OnceCell::new_with(Some(1));
+/// assert_eq!(cell.set(2), Err(SetError::AlreadyInitializedError(2)));
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub enum SetError<T> {
     /// The cell already holds a value.

@@ -160,6 +160,13 @@ pub mod error {
     use std::fmt;
 
     /// The sender was dropped without sending.
+    ///
+    /// ```
+    /// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+    /// let (tx, rx) = rpal_rt::sync::oneshot::channel::<u8>();
+    /// drop(tx);
+    /// assert!(rt.block_on(rx).is_err());
+    /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct RecvError(pub(crate) ());
 
@@ -171,6 +178,14 @@ pub mod error {
     impl std::error::Error for RecvError {}
 
     /// [`Receiver::try_recv`](super::Receiver::try_recv) found no value.
+    ///
+    /// ```
+    /// use rpal_rt::sync::oneshot::{channel, error::TryRecvError};
+    /// let (tx, mut rx) = channel::<u8>();
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    /// drop(tx);
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum TryRecvError {
         /// Not sent yet.

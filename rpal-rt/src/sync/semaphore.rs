@@ -52,6 +52,13 @@ struct State {
 const MAX_PERMITS: usize = usize::MAX >> 3;
 
 /// [`Semaphore::acquire`] failed: the semaphore was closed.
+///
+/// ```
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// let sem = rpal_rt::sync::Semaphore::new(1);
+/// sem.close();
+/// assert!(rt.block_on(sem.acquire()).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AcquireError(());
 
@@ -63,6 +70,12 @@ impl fmt::Display for AcquireError {
 impl std::error::Error for AcquireError {}
 
 /// [`Semaphore::try_acquire`] failed.
+///
+/// ```
+/// use rpal_rt::sync::{Semaphore, TryAcquireError};
+/// let sem = Semaphore::new(0);
+/// assert_eq!(sem.try_acquire().unwrap_err(), TryAcquireError::NoPermits);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryAcquireError {
     /// The semaphore was closed.

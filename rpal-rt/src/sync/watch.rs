@@ -25,6 +25,12 @@ pub mod error {
     use std::fmt;
 
     /// No receiver exists; the value comes back.
+    ///
+    /// ```
+    /// let (tx, rx) = rpal_rt::sync::watch::channel(0);
+    /// drop(rx);
+    /// assert_eq!(tx.send(1).unwrap_err().0, 1);
+    /// ```
     #[derive(PartialEq, Eq, Clone, Copy)]
     pub struct SendError<T>(pub T);
 
@@ -41,6 +47,12 @@ pub mod error {
     impl<T> std::error::Error for SendError<T> {}
 
     /// The sender is gone (and the receiver saw its last value).
+    ///
+    /// ```
+    /// let (tx, rx) = rpal_rt::sync::watch::channel(0);
+    /// drop(tx);
+    /// assert!(rx.has_changed().is_err());
+    /// ```
     #[derive(Debug, PartialEq, Eq, Clone, Copy)]
     pub struct RecvError(pub(super) ());
 

@@ -3,6 +3,12 @@
 use std::fmt;
 
 /// The receiver is gone (or closed); the value comes back.
+///
+/// ```
+/// let (tx, rx) = rpal_rt::sync::mpsc::unbounded_channel();
+/// drop(rx);
+/// assert_eq!(tx.send(3).unwrap_err().0, 3);
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy)]
 pub struct SendError<T>(pub T);
 
@@ -21,6 +27,13 @@ impl<T> fmt::Display for SendError<T> {
 impl<T> std::error::Error for SendError<T> {}
 
 /// [`Sender::try_send`](super::Sender::try_send) failed; the value comes back.
+///
+/// ```
+/// use rpal_rt::sync::mpsc::{channel, TrySendError};
+/// let (tx, _rx) = channel(1);
+/// tx.try_send(1).unwrap();
+/// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy)]
 pub enum TrySendError<T> {
     /// The channel is full.
@@ -65,6 +78,14 @@ impl<T> From<SendError<T>> for TrySendError<T> {
 }
 
 /// [`Receiver::try_recv`](super::Receiver::try_recv) found nothing.
+///
+/// ```
+/// use rpal_rt::sync::mpsc::{channel, TryRecvError};
+/// let (tx, mut rx) = channel::<u8>(1);
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+/// drop(tx);
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy, Debug)]
 pub enum TryRecvError {
     /// No message now; senders remain.
