@@ -127,3 +127,25 @@ fn unbounded_and_reserve() {
         });
     }
 }
+
+#[test]
+fn recv_many_and_owned_permits() {
+    for (name, rt) in support::each_flavor() {
+        rt.block_on(async {
+            let (tx, mut rx) = mpsc::channel::<u32>(8);
+            let tx2 = tx.clone();
+            let h = rpal_rt::spawn(async move {
+                let mut tx = tx2;
+                for i in 0..100 {
+                    let permit = tx.reserve_owned().await.unwrap();
+                    tx = permit.send(i);
+                }
+            });
+            drop(tx);
+            let mut got = Vec::new();
+            while rx.recv_many(&mut got, 5).await > 0 {}
+            h.await.unwrap();
+            assert_eq!(got, (0..100).collect::<Vec<_>>(), "{name}");
+        });
+    }
+}

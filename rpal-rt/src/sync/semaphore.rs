@@ -139,6 +139,14 @@ impl Semaphore {
         self.release(n);
     }
 
+    /// Removes up to `n` free permits for good; returns how many were removed.
+    pub fn forget_permits(&self, n: usize) -> usize {
+        let mut st = lock(&self.state);
+        let gone = st.permits.min(n);
+        st.permits -= gone;
+        gone
+    }
+
     /// Closes the semaphore: pending and future acquires fail; permits already held stay valid.
     pub fn close(&self) {
         let mut wakers = WakeList::new();

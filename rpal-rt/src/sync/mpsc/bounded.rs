@@ -157,6 +157,40 @@ impl<T> Sender<T> {
         }
     }
 
+    /// [`reserve`](Self::reserve) that consumes the sender, for permits that outlive a borrow
+    /// (moved into a task, say); [`OwnedPermit::send`] gives the sender back.
+    ///
+    /// # Errors
+    /// [`SendError`] carrying the sender if the receiver is gone or closed.
+    ///
+    /// # Cancel safety
+    /// As [`reserve`](Self::reserve) (the sender is dropped with the future).
+    pub async fn reserve_owned(self) -> Result<OwnedPermit<T>, SendError<Self>> {
+        let mut fut = Reserve {
+            chan: &self.chan,
+            key: None,
+        };
+        let ok = poll_fn(|cx| Pin::new(&mut fut).poll(cx)).await;
+        drop(fut);
+        if ok {
+            Ok(OwnedPermit { sender: Some(self) })
+        } else {
+            Err(SendError(self))
+        }
+    }
+
+    /// [`try_reserve`](Self::try_reserve) that consumes the sender.
+    ///
+    /// # Errors
+    /// [`TrySendError::Full`] or [`TrySendError::Closed`], carrying the sender.
+    pub fn try_reserve_owned(self) -> Result<OwnedPermit<T>, TrySendError<Self>> {
+        match self.chan.try_reserve() {
+            Ok(()) => Ok(OwnedPermit { sender: Some(self) }),
+            Err(true) => Err(TrySendError::Closed(self)),
+            Err(false) => Err(TrySendError::Full(self)),
+        }
+    }
+
     /// Completes when the receiver is dropped or closed.
     ///
     /// # Cancel safety
@@ -219,6 +253,18 @@ impl<T> Receiver<T> {
     /// Cancel safe: if the future is dropped before it completes, no message was taken.
     pub async fn recv(&mut self) -> Option<T> {
         poll_fn(|cx| self.chan.poll_recv(cx)).await
+    }
+
+    /// Receives up to `limit` messages into `buffer`, waiting only while none is buffered;
+    /// returns how many were added (0 only when the channel has ended, or `limit` is 0).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: if the future is dropped before it completes, no message was taken.
+    pub async fn recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
+        if limit == 0 {
+            return 0;
+        }
+        poll_fn(|cx| self.chan.poll_recv_many(cx, buffer, limit)).await
     }
 
     /// Polls for the next message (for hand-written futures and streams).
@@ -301,6 +347,64 @@ impl<T> Drop for Permit<'_, T> {
 impl<T> fmt::Debug for Permit<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}
+
+/// A reserved slot that owns its [`Sender`].
+///
+/// # Examples
+/// ```
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let (tx, mut rx) = rpal_rt::sync::mpsc::channel(1);
+///     let permit = tx.reserve_owned().await.unwrap();
+///     let tx = permit.send(1); // the sender comes back
+///     drop(tx);
+///     assert_eq!(rx.recv().await, Some(1));
+///     assert_eq!(rx.recv().await, None);
+/// });
+/// ```
+pub struct OwnedPermit<T> {
+    /// `Some` until `send` or `release` hands the sender back.
+    sender: Option<Sender<T>>,
+}
+
+impl<T> OwnedPermit<T> {
+    /// Sends into the reserved slot and returns the sender.
+    pub fn send(mut self, value: T) -> Sender<T> {
+        match self.sender.take() {
+            Some(sender) => {
+                sender.chan.send_reserved(value);
+                sender
+            }
+            // `sender` is only taken by consuming methods: unreachable.
+            None => unreachable!("OwnedPermit used after it was consumed"),
+        }
+    }
+
+    /// Gives the slot back unused and returns the sender.
+    pub fn release(mut self) -> Sender<T> {
+        match self.sender.take() {
+            Some(sender) => {
+                sender.chan.release_reserved();
+                sender
+            }
+            None => unreachable!("OwnedPermit used after it was consumed"),
+        }
+    }
+}
+
+impl<T> Drop for OwnedPermit<T> {
+    fn drop(&mut self) {
+        if let Some(sender) = self.sender.take() {
+            sender.chan.release_reserved();
+        }
+    }
+}
+
+impl<T> fmt::Debug for OwnedPermit<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedPermit").finish_non_exhaustive()
     }
 }
 

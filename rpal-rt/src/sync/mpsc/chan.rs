@@ -261,6 +261,35 @@ impl<T> Chan<T> {
         Poll::Pending
     }
 
+    /// Moves up to `limit` (> 0) buffered messages into `out`, handing each freed slot on.
+    pub(super) fn poll_recv_many(
+        &self,
+        cx: &mut Context<'_>,
+        out: &mut Vec<T>,
+        limit: usize,
+    ) -> Poll<usize> {
+        let mut st = lock(&self.state);
+        let n = st.queue.len().min(limit);
+        if n > 0 {
+            let mut wakers = WakeList::new();
+            out.extend(st.queue.drain(..n));
+            for _ in 0..n {
+                st.slot_freed(&mut wakers);
+            }
+            drop(st);
+            wakers.wake();
+            return Poll::Ready(n);
+        }
+        if (st.senders == 0 || st.rx_closed) && st.reserved == 0 {
+            return Poll::Ready(0);
+        }
+        match &st.rx_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => st.rx_waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
     pub(super) fn try_recv(&self) -> Result<T, TryRecvError> {
         let mut st = lock(&self.state);
         if let Some(v) = st.queue.pop_front() {

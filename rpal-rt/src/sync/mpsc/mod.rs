@@ -13,7 +13,7 @@ mod chan;
 pub mod error;
 mod unbounded;
 
-pub use bounded::{channel, Permit, Receiver, Sender};
+pub use bounded::{channel, OwnedPermit, Permit, Receiver, Sender};
 pub use error::{SendError, TryRecvError, TrySendError};
 pub use unbounded::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 

@@ -130,6 +130,18 @@ impl<T> UnboundedReceiver<T> {
         poll_fn(|cx| self.chan.poll_recv(cx)).await
     }
 
+    /// Receives up to `limit` messages into `buffer`, waiting only while none is buffered;
+    /// returns how many were added (0 only when the channel has ended, or `limit` is 0).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: if the future is dropped before it completes, no message was taken.
+    pub async fn recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
+        if limit == 0 {
+            return 0;
+        }
+        poll_fn(|cx| self.chan.poll_recv_many(cx, buffer, limit)).await
+    }
+
     /// Polls for the next message.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         self.chan.poll_recv(cx)
