@@ -115,3 +115,22 @@ fn local_channels_between_local_tasks() {
         });
     }
 }
+
+#[test]
+fn watch_wait_for_and_send_if_modified() {
+    for (name, rt) in support::each_flavor() {
+        rt.block_on(async {
+            let (tx, mut rx) = watch::channel(0u32);
+            let h = rpal_rt::spawn(async move { *rx.wait_for(|v| *v >= 3).await.unwrap() });
+            for i in 1..=3 {
+                rpal_rt::time::sleep(Duration::from_micros(100)).await;
+                assert!(tx.send_if_modified(|v| {
+                    *v = i;
+                    true
+                }));
+            }
+            assert!(!tx.send_if_modified(|_| false));
+            assert_eq!(h.await.unwrap(), 3, "{name}");
+        });
+    }
+}

@@ -95,6 +95,12 @@ impl<T: ?Sized> Mutex<T> {
         OwnedMutexGuard { lock: self }
     }
 
+    /// Takes the lock from outside any runtime, blocking the thread (never call it on a
+    /// runtime worker: it would stall every task there).
+    pub fn blocking_lock(&self) -> MutexGuard<'_, T> {
+        futures::executor::block_on(self.lock())
+    }
+
     /// Takes the lock if it is free.
     ///
     /// # Errors

@@ -204,19 +204,35 @@ impl<T> Sender<T> {
     /// # Panics
     /// If `f` panics, the panic propagates; receivers are not notified.
     pub fn send_modify<F: FnOnce(&mut T)>(&self, f: F) {
+        self.send_if_modified(|v| {
+            f(v);
+            true
+        });
+    }
+
+    /// Modifies the value in place; notifies the receivers only if `f` returns true. Returns
+    /// what `f` returned.
+    ///
+    /// # Panics
+    /// If `f` panics, the panic propagates; receivers are not notified.
+    pub fn send_if_modified<F: FnOnce(&mut T) -> bool>(&self, f: F) -> bool {
         let mut wakers = WakeList::new();
-        {
+        let modified = {
             let mut v = self
                 .shared
                 .value
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut v);
-            let mut st = lock(&self.shared.state);
-            st.version += 1;
-            st.waiters.drain_into(Some(1), &mut wakers);
-        }
+            let modified = f(&mut v);
+            if modified {
+                let mut st = lock(&self.shared.state);
+                st.version += 1;
+                st.waiters.drain_into(Some(1), &mut wakers);
+            }
+            modified
+        };
         wakers.wake();
+        modified
     }
 
     /// The current value.
@@ -356,6 +372,30 @@ impl<T> Receiver<T> {
             Poll::Pending
         })
         .await
+    }
+
+    /// Waits until the value satisfies `f` (checking the current value first) and returns it,
+    /// marked seen.
+    ///
+    /// # Errors
+    /// [`RecvError`] if the sender is gone before a value satisfied `f`.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn wait_for(
+        &mut self,
+        mut f: impl FnMut(&T) -> bool,
+    ) -> Result<Ref<'_, T>, RecvError> {
+        loop {
+            {
+                let r = self.borrow_and_update();
+                if f(&r) {
+                    break;
+                }
+            }
+            self.changed().await?;
+        }
+        Ok(self.borrow())
     }
 
     /// True if both receivers watch the same channel.
