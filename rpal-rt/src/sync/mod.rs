@@ -14,7 +14,7 @@
 //!
 //! # Design
 //! Every primitive keeps its state under one short lock (an uncontended lock is one
-//! compare-and-swap and one swap), with a [`WaitList`](waiters) of parked futures in a slab: no
+//! compare-and-swap and one swap), with a `WaitList` (`waiters.rs`) of parked futures in a slab: no
 //! allocation per wait once the slab is warm, and none at all for an operation that does not
 //! wait (a channel send/recv pair that finds room and a message allocates nothing). Wakers are
 //! collected under the lock and woken after it is released.

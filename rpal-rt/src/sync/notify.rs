@@ -162,10 +162,9 @@ impl Future for Notified<'_> {
         let mut st = lock(&this.notify.state);
         match this.key {
             None => {
-                if this.notify.generation.load(Ordering::SeqCst) != this.generation || st.permit {
-                    if this.notify.generation.load(Ordering::SeqCst) == this.generation {
-                        st.permit = false;
-                    }
+                // A notify_waiters since creation reaches us (and leaves the permit alone).
+                let gen_moved = this.notify.generation.load(Ordering::SeqCst) != this.generation;
+                if gen_moved || std::mem::take(&mut st.permit) {
                     this.done = true;
                     return Poll::Ready(());
                 }

@@ -1,7 +1,7 @@
 //! A channel for one value: [`channel`], [`Sender`], [`Receiver`] (a future), with tokio's API.
 //!
 //! # The state word
-//! One `AtomicUsize` per channel ([`COMPLETE`], [`CLOSED`], [`RX_WAKER`], [`TX_WAKER`]), beside
+//! One `AtomicUsize` per channel (`COMPLETE`, `CLOSED`, `RX_WAKER`, `TX_WAKER`), beside
 //! three cells: the value, the receiver's waker, the sender's waker. Who may touch which cell:
 //! * **value**: the sender, until it sets `COMPLETE` (with `AcqRel`, after writing); from then on
 //!   the receiver. `send` sets `COMPLETE` by CAS only while `CLOSED` is clear; if the receiver

@@ -134,7 +134,7 @@ impl Semaphore {
     /// Adds `n` permits, handing them to queued waiters first.
     ///
     /// # Panics
-    /// If the total would exceed [`MAX_PERMITS`].
+    /// If the total would exceed [`Semaphore::MAX_PERMITS`].
     pub fn add_permits(&self, n: usize) {
         self.release(n);
     }
