@@ -1,7 +1,8 @@
 //! Runtime micro-benchmarks, rpal-rt beside tokio in one run.
 //!
 //! Rows: chained spawn (ns per spawn+run), yield (ns per yield), task ping-pong over each
-//! runtime's own bounded mpsc channel, capacity 1 (ns per round trip), TCP echo over loopback (64 B round trip, p50/p99 µs from hdrhistogram).
+//! runtime's own bounded mpsc channel of capacity 1 (ns per round trip), TCP echo over loopback
+//! (64 B round trip, p50/p99 µs from hdrhistogram).
 //! Columns: rpal current-thread, rpal thread-per-core (2 workers), tokio current-thread, tokio
 //! multi-thread (2 workers). Each figure is the median of `RUNS` runs.
 //!
