@@ -140,3 +140,33 @@ impl Drop for Arrival<'_> {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use futures::task::noop_waker;
+
+    #[test]
+    fn last_arrival_leads_and_a_dropped_waiter_stays_counted() {
+        let w = noop_waker();
+        let mut cx = Context::from_waker(&w);
+        let b = Barrier::new(3);
+        let mut a = Box::pin(b.wait());
+        assert!(a.as_mut().poll(&mut cx).is_pending());
+        let mut dropped = Box::pin(b.wait());
+        assert!(dropped.as_mut().poll(&mut cx).is_pending());
+        drop(dropped); // its arrival still counts
+        let mut last = Box::pin(b.wait());
+        match last.as_mut().poll(&mut cx) {
+            Poll::Ready(r) => assert!(r.is_leader()),
+            Poll::Pending => panic!("third arrival must open the barrier"),
+        }
+        match a.as_mut().poll(&mut cx) {
+            Poll::Ready(r) => assert!(!r.is_leader()),
+            Poll::Pending => panic!("the barrier opened"),
+        }
+        // The next generation starts empty.
+        let mut next = Box::pin(b.wait());
+        assert!(next.as_mut().poll(&mut cx).is_pending());
+    }
+}

@@ -206,3 +206,44 @@ impl<T> OnceCell<T> {
         v
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use futures::task::noop_waker;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll};
+
+    #[test]
+    fn set_while_initialising_fails_and_a_cancelled_initialiser_lets_the_next_run() {
+        let w = noop_waker();
+        let mut cx = Context::from_waker(&w);
+        let cell = OnceCell::new();
+        {
+            let mut first = pin!(cell.get_or_init(|| std::future::pending::<u8>()));
+            assert!(first.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(cell.set(1), Err(SetError::InitializingError(1)));
+        } // the running initialiser is cancelled here
+        {
+            let mut second = pin!(cell.get_or_init(|| async { 2 }));
+            assert!(matches!(second.as_mut().poll(&mut cx), Poll::Ready(&2)));
+        }
+        assert_eq!(cell.set(3), Err(SetError::AlreadyInitializedError(3)));
+        let mut cell = cell;
+        assert_eq!(cell.take(), Some(2));
+        assert!(cell.set(4).is_ok());
+        assert_eq!(cell.into_inner(), Some(4));
+    }
+
+    #[test]
+    fn failed_initialiser_leaves_the_cell_empty() {
+        let w = noop_waker();
+        let mut cx = Context::from_waker(&w);
+        let cell = OnceCell::<u8>::new();
+        let mut f = pin!(cell.get_or_try_init(|| async { Err::<u8, &str>("no") }));
+        assert!(matches!(f.as_mut().poll(&mut cx), Poll::Ready(Err("no"))));
+        assert!(cell.get().is_none());
+        assert!(cell.set(1).is_ok());
+    }
+}

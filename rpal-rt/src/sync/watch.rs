@@ -455,3 +455,61 @@ impl Drop for Unqueue<'_, '_> {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use futures::task::noop_waker;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::Context;
+
+    #[test]
+    fn changed_sees_each_new_version_then_the_end() {
+        let w = noop_waker();
+        let mut cx = Context::from_waker(&w);
+        let (tx, mut rx) = channel(0);
+        {
+            let mut c = pin!(rx.changed());
+            assert!(c.as_mut().poll(&mut cx).is_pending());
+            tx.send(1).unwrap();
+            tx.send(2).unwrap(); // coalesced: only the latest is seen
+            assert_eq!(c.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+        }
+        assert_eq!(*rx.borrow(), 2);
+        assert!(!rx.borrow().has_changed());
+        tx.send(3).unwrap();
+        drop(tx);
+        // An unseen value is reported before the end.
+        assert_eq!(pin!(rx.changed()).poll(&mut cx), Poll::Ready(Ok(())));
+        assert!(pin!(rx.changed()).poll(&mut cx).is_ready_and_err());
+    }
+
+    trait ReadyErr {
+        fn is_ready_and_err(&self) -> bool;
+    }
+    impl<E> ReadyErr for Poll<Result<(), E>> {
+        fn is_ready_and_err(&self) -> bool {
+            matches!(self, Poll::Ready(Err(_)))
+        }
+    }
+
+    #[test]
+    fn send_without_receivers_fails_and_closed_completes() {
+        let w = noop_waker();
+        let mut cx = Context::from_waker(&w);
+        let (tx, rx) = channel(0);
+        let rx2 = rx.clone();
+        {
+            let mut closed = pin!(tx.closed());
+            assert!(closed.as_mut().poll(&mut cx).is_pending());
+            drop(rx);
+            assert!(closed.as_mut().poll(&mut cx).is_pending());
+            drop(rx2);
+            assert!(closed.as_mut().poll(&mut cx).is_ready());
+        }
+        assert_eq!(tx.send(5), Err(SendError(5)));
+        assert_eq!(tx.send_replace(6), 0);
+        assert_eq!(*tx.borrow(), 6);
+    }
+}
