@@ -221,7 +221,7 @@ mod tests {
         let mut cx = Context::from_waker(&w);
         let cell = OnceCell::new();
         {
-            let mut first = pin!(cell.get_or_init(|| std::future::pending::<u8>()));
+            let mut first = pin!(cell.get_or_init(std::future::pending::<u8>));
             assert!(first.as_mut().poll(&mut cx).is_pending());
             assert_eq!(cell.set(1), Err(SetError::InitializingError(1)));
         } // the running initialiser is cancelled here
