@@ -1,7 +1,8 @@
 //! Runtime micro-benchmarks, rpal-rt beside tokio in one run.
 //!
-//! Rows: chained spawn (ns per spawn+run), yield (ns per yield), task ping-pong over a channel
-//! (ns per round trip), TCP echo over loopback (64 B round trip, p50/p99 µs from hdrhistogram).
+//! Rows: chained spawn (ns per spawn+run), yield (ns per yield), task ping-pong over each
+//! runtime's own bounded mpsc channel of capacity 1 (ns per round trip), TCP echo over loopback
+//! (64 B round trip, p50/p99 µs from hdrhistogram).
 //! Columns: rpal current-thread, rpal thread-per-core (2 workers), tokio current-thread, tokio
 //! multi-thread (2 workers). Each figure is the median of `RUNS` runs.
 //!
@@ -119,33 +120,59 @@ fn yields<R: Rt>(rt: &R, kind: Kind, n: usize) -> f64 {
     median(runs)
 }
 
-/// ns per round trip between two tasks over a pair of channels (futures' mpsc, the same for
-/// both runtimes, so the row compares the schedulers).
+/// ns per round trip between two tasks over a pair of bounded channels of capacity 1: each
+/// runtime's own mpsc (`rpal_rt::sync::mpsc` / `tokio::sync::mpsc`), so the row compares
+/// channel plus scheduler.
 fn ping_pong<R: Rt>(rt: &R, kind: Kind, n: usize) -> f64 {
-    use futures::{SinkExt, StreamExt};
     let runs = (0..RUNS)
         .map(|_| {
             rt.run(move || async move {
-                let (mut to_pong, mut from_ping) = futures::channel::mpsc::channel::<u32>(1);
-                let (mut to_ping, mut from_pong) = futures::channel::mpsc::channel::<u32>(1);
-                spawn(kind, async move {
-                    while let Some(v) = from_ping.next().await {
-                        if to_ping.send(v).await.is_err() {
-                            break;
+                match kind {
+                    Kind::Rpal => {
+                        use rpal_rt::sync::mpsc::channel;
+                        let (to_pong, mut from_ping) = channel::<u32>(PING_PONG_CAPACITY);
+                        let (to_ping, mut from_pong) = channel::<u32>(PING_PONG_CAPACITY);
+                        spawn(kind, async move {
+                            while let Some(v) = from_ping.recv().await {
+                                if to_ping.send(v).await.is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                        let start = Instant::now();
+                        for i in 0..n as u32 {
+                            to_pong.send(i).await.unwrap();
+                            from_pong.recv().await.unwrap();
                         }
+                        start.elapsed().as_nanos() as f64 / n as f64
                     }
-                });
-                let start = Instant::now();
-                for i in 0..n as u32 {
-                    to_pong.send(i).await.unwrap();
-                    from_pong.next().await.unwrap();
+                    Kind::Tokio => {
+                        use tokio::sync::mpsc::channel;
+                        let (to_pong, mut from_ping) = channel::<u32>(PING_PONG_CAPACITY);
+                        let (to_ping, mut from_pong) = channel::<u32>(PING_PONG_CAPACITY);
+                        spawn(kind, async move {
+                            while let Some(v) = from_ping.recv().await {
+                                if to_ping.send(v).await.is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                        let start = Instant::now();
+                        for i in 0..n as u32 {
+                            to_pong.send(i).await.unwrap();
+                            from_pong.recv().await.unwrap();
+                        }
+                        start.elapsed().as_nanos() as f64 / n as f64
+                    }
                 }
-                start.elapsed().as_nanos() as f64 / n as f64
             })
         })
         .collect();
     median(runs)
 }
+
+/// Capacity of both ping-pong channels (the same for both runtimes).
+const PING_PONG_CAPACITY: usize = 1;
 
 /// p50/p99 µs of how late an idle worker wakes from `sleep(500 µs)`.
 fn timer_lateness<R: Rt>(rt: &R, kind: Kind, n: usize) -> (f64, f64) {
@@ -295,7 +322,7 @@ fn main() {
         "ns",
     ));
     rows.push((
-        "ping-pong (ns/round trip)".into(),
+        "ping-pong mpsc(1) (ns/rt)".into(),
         [
             ping_pong(&rpal_ct, Kind::Rpal, pings),
             ping_pong(&rpal_tpc, Kind::Rpal, pings),
