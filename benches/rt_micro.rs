@@ -147,6 +147,27 @@ fn ping_pong<R: Rt>(rt: &R, kind: Kind, n: usize) -> f64 {
     median(runs)
 }
 
+/// p50/p99 µs of how late an idle worker wakes from `sleep(500 µs)`.
+fn timer_lateness<R: Rt>(rt: &R, kind: Kind, n: usize) -> (f64, f64) {
+    rt.run(move || async move {
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        let d = Duration::from_micros(500);
+        for _ in 0..n {
+            let t = Instant::now();
+            match kind {
+                Kind::Rpal => rpal_rt::time::sleep(d).await,
+                Kind::Tokio => tokio::time::sleep(d).await,
+            }
+            let late = t.elapsed().saturating_sub(d);
+            h.record(late.as_nanos() as u64).unwrap();
+        }
+        (
+            h.value_at_quantile(0.5) as f64 / 1e3,
+            h.value_at_quantile(0.99) as f64 / 1e3,
+        )
+    })
+}
+
 /// p50/p99 µs of a 64-byte TCP echo round trip over loopback.
 fn tcp_echo_rpal(rt: &Rpal, n: usize) -> (f64, f64) {
     rt.run(move || async move {
@@ -283,6 +304,15 @@ fn main() {
         ],
         "ns",
     ));
+    let sleeps = if quick { 200 } else { 1000 };
+    let t = [
+        timer_lateness(&rpal_ct, Kind::Rpal, sleeps),
+        timer_lateness(&rpal_tpc, Kind::Rpal, sleeps),
+        timer_lateness(&tokio_ct, Kind::Tokio, sleeps),
+        timer_lateness(&tokio_mt, Kind::Tokio, sleeps),
+    ];
+    rows.push(("sleep(500us) late p50 (us)".into(), t.map(|x| x.0), "us"));
+    rows.push(("sleep(500us) late p99 (us)".into(), t.map(|x| x.1), "us"));
     let e = [
         tcp_echo_rpal(&rpal_ct, echoes),
         tcp_echo_rpal(&rpal_tpc, echoes),
@@ -315,5 +345,4 @@ fn main() {
     }
     println!();
     println!("ratio = tokio / rpal for the same flavour (above 1.00x: rpal is faster).");
-    let _ = Duration::ZERO;
 }

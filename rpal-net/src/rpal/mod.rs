@@ -35,11 +35,16 @@
 mod config;
 pub mod doorbell;
 pub mod error;
+mod eventfd;
+mod handshake;
 mod listener;
+mod plain;
 pub mod ring;
 pub mod shm;
+mod source;
 mod split;
 mod stream;
+mod transport;
 pub mod wire;
 
 pub use config::{

@@ -4,6 +4,7 @@ use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::SocketAddr;
+use std::task::{Context, Poll};
 
 use rpal_rt::io::Interest;
 
@@ -57,9 +58,19 @@ impl UnixListener {
     /// # Errors
     /// As `accept(2)`.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (s, addr) =
-            poll_fn(|cx| self.inner.poll_io(cx, Interest::READABLE, |l| l.accept())).await?;
-        Ok((UnixStream::from_std(s)?, addr))
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for a connection.
+    ///
+    /// # Errors
+    /// As `accept(2)`.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        match self.inner.poll_io(cx, Interest::READABLE, |l| l.accept()) {
+            Poll::Ready(Ok((s, addr))) => Poll::Ready(UnixStream::from_std(s).map(|s| (s, addr))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// The address this listener is bound to.

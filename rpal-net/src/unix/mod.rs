@@ -1,6 +1,7 @@
 //! Unix-domain stream sockets: [`UnixListener`] and [`UnixStream`], on filesystem paths or Linux
 //! abstract names.
 mod listener;
+pub mod scm;
 mod stream;
 
 pub use listener::UnixListener;

@@ -76,6 +76,24 @@ impl UnixStream {
         self.inner.poll_io(cx, interest, |s| f(s))
     }
 
+    /// `poll_read` through a shared reference (for halves sharing one socket).
+    pub(crate) fn poll_read_shared(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_read(cx, buf)
+    }
+
+    /// `poll_write` through a shared reference (for halves sharing one socket).
+    pub(crate) fn poll_write_shared(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.inner.poll_write(cx, buf)
+    }
+
     /// Credentials of the peer process.
     ///
     /// # Errors

@@ -40,6 +40,8 @@ pub(crate) const EVENT_INTERVAL: u32 = 61;
 /// The part of a worker other threads touch.
 pub(crate) struct WorkerShared {
     pub(crate) index: usize,
+    /// Unique in the process, never reused (see `io::current_worker_id`).
+    pub(crate) id: u64,
     inject: Inject<Notified>,
     /// The worker is parked (or about to): wakers must ring the doorbell.
     parked: AtomicBool,
@@ -125,8 +127,10 @@ impl Core {
         let driver = Driver::new(config.driver)?;
         let io = driver.handle();
         let time = TimeHandle::new(config.timer_tick, io.clone());
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let worker = Arc::new(WorkerShared {
             index,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             inject: Inject::new(),
             parked: AtomicBool::new(false),
             notified: AtomicBool::new(false),
@@ -290,7 +294,7 @@ fn spin_on_sources(
             return true;
         }
         polls += 1;
-        if polls % SPIN_CHECK_EVERY == 0 && Instant::now() >= deadline {
+        if polls.is_multiple_of(SPIN_CHECK_EVERY) && Instant::now() >= deadline {
             spin.record(false);
             return false;
         }

@@ -168,3 +168,18 @@ fn ready_to_result(ev: reactor::ReadyEvent) -> io::Result<ReadyEvent> {
         Ok(ReadyEvent { inner: ev })
     }
 }
+
+/// A process-unique id of the worker running the current thread (never reused), or `None`
+/// outside an rpal runtime. Lets a library keep per-worker state, such as one [`UserSource`] per
+/// worker.
+///
+/// # Examples
+/// ```
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// assert!(rpal_rt::io::current_worker_id().is_none());
+/// let id = rt.block_on(async { rpal_rt::io::current_worker_id() });
+/// assert!(id.is_some());
+/// ```
+pub fn current_worker_id() -> Option<u64> {
+    crate::runtime::context::with(|cx| cx.map(|cx| cx.worker.id))
+}

@@ -3,7 +3,7 @@
 use std::ptr::NonNull;
 use std::slice;
 
-use super::{Keep, RingRef};
+use super::{Keep, RingProbe, RingRef};
 use crate::loom::sync::atomic::Ordering;
 use crate::loom::sync::Arc;
 use crate::rpal::doorbell::{Doorbell, Wake};
@@ -80,6 +80,11 @@ impl Consumer {
         };
         c.refresh_tail()?;
         Ok(c)
+    }
+
+    /// A thread-safe probe of this ring for waiters (see [`RingProbe`]).
+    pub fn probe(&self) -> RingProbe {
+        RingProbe::new(&self.ring)
     }
 
     /// Data capacity of the ring in bytes.

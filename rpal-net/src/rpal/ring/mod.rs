@@ -61,6 +61,7 @@
 
 mod consumer;
 pub mod layout;
+mod probe;
 mod producer;
 
 use std::fmt;
@@ -68,6 +69,7 @@ use std::ptr::{self, NonNull};
 
 pub use consumer::{Consumer, ReadSlices};
 pub use layout::{RegionLayout, HEADER_LEN, MAX_CAPACITY, MIN_CAPACITY};
+pub use probe::RingProbe;
 pub use producer::Producer;
 
 use crate::loom::sync::atomic::AtomicU32;
@@ -250,6 +252,10 @@ impl RingRef {
 
     pub(crate) fn capacity(&self) -> u64 {
         self.capacity
+    }
+
+    pub(crate) fn keep(&self) -> &Keep {
+        &self.keep
     }
 
     fn mask(&self) -> u64 {

@@ -2,7 +2,7 @@
 
 use std::ptr::NonNull;
 
-use super::{Keep, RingRef};
+use super::{Keep, RingProbe, RingRef};
 use crate::loom::sync::atomic::Ordering;
 use crate::loom::sync::Arc;
 use crate::rpal::doorbell::{Doorbell, Wake};
@@ -99,6 +99,11 @@ impl Producer {
             closed,
             poison: None,
         })
+    }
+
+    /// A thread-safe probe of this ring for waiters (see [`RingProbe`]).
+    pub fn probe(&self) -> RingProbe {
+        RingProbe::new(&self.ring)
     }
 
     /// Data capacity of the ring in bytes.

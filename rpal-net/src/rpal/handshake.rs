@@ -1,0 +1,297 @@
+//! The handshake over the setup socket, client and server side.
+//!
+//! ```text
+//! client                                         server
+//!   Hello{version, EVENTFD, capacity, pid}
+//!     + SCM_RIGHTS [data_efd_c, room_efd_c]  ->
+//!                                            <-  Accept{version, EVENTFD, capacity, region_len,
+//!                                                offsets} + SCM_RIGHTS [memfd, data_efd_s,
+//!                                                room_efd_s]
+//!                                            or  Reject{reason}: both sides go on over the socket
+//! ```
+//! Ring 0 carries client-to-server bytes, ring 1 server-to-client. Each side rings the peer's
+//! `data` eventfd after publishing into a ring the peer waits on, and the peer's `room` eventfd
+//! after freeing room the peer waits for.
+//!
+//! Frames are read exactly (header, then the announced body), so bytes that follow a `Reject`
+//! (the application's own data, once both sides fell back) stay in the socket. Every value and
+//! descriptor from the peer is checked: frame fields by `wire::decode`, the memfd's size and
+//! seals by `SharedRegion::from_fd`, the ring headers by `Producer/Consumer::new`, and that the
+//! doorbell descriptors are eventfds.
+
+use std::future::poll_fn;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+
+use rpal_rt::io::Interest;
+
+use super::eventfd;
+use super::ring::{init_ring, Consumer, Producer, RegionLayout};
+use super::shm::SharedRegion;
+use super::transport::{Link, RingReader, RingWriter};
+use super::wire::{
+    self, decode, Accept, Frame, Hello, Reject, RejectReason, FLAG_EVENTFD_DOORBELL, HEADER_LEN,
+    MAX_BODY_LEN, PROTOCOL_VERSION,
+};
+use super::RpalConfig;
+use crate::unix::scm::{recv_with_fds, send_with_fds};
+use crate::unix::UnixStream;
+
+/// What the handshake produced.
+pub(crate) enum Outcome {
+    /// Shared memory is set up.
+    Ring(Box<(RingReader, RingWriter)>),
+    /// The connection goes on as a plain Unix stream.
+    Plain(UnixStream),
+}
+
+fn invalid(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+/// Writes `bytes` with `fds` attached to the first byte.
+async fn write_frame(
+    sock: &UnixStream,
+    bytes: &[u8],
+    fds: &[std::os::fd::BorrowedFd<'_>],
+) -> io::Result<()> {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        let with: &[std::os::fd::BorrowedFd<'_>] = if sent == 0 { fds } else { &[] };
+        let n = poll_fn(|cx| {
+            sock.poll_io(cx, Interest::WRITABLE, |s| {
+                send_with_fds(s.as_fd(), &bytes[sent..], with)
+            })
+        })
+        .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        sent += n;
+    }
+    Ok(())
+}
+
+/// Reads exactly `buf.len()` bytes, collecting any descriptors that come with them.
+async fn read_exact_fds(
+    sock: &UnixStream,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<()> {
+    let mut got = 0;
+    while got < buf.len() {
+        let n = poll_fn(|cx| {
+            sock.poll_io(cx, Interest::READABLE, |s| {
+                recv_with_fds(s.as_fd(), &mut buf[got..], fds)
+            })
+        })
+        .await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "peer closed during the RPAL handshake",
+            ));
+        }
+        got += n;
+        if fds.len() > crate::unix::scm::MAX_FDS {
+            return Err(invalid("peer sent too many descriptors"));
+        }
+    }
+    Ok(())
+}
+
+/// Reads one frame (exactly its bytes) and the descriptors sent with it.
+async fn read_frame(sock: &UnixStream, fds: &mut Vec<OwnedFd>) -> io::Result<Frame> {
+    let mut buf = [0u8; HEADER_LEN + MAX_BODY_LEN];
+    read_exact_fds(sock, &mut buf[..HEADER_LEN], fds).await?;
+    // Validates magic and header fields (a header alone decodes to "truncated" when it is good).
+    let body_len = usize::from(u16::from_le_bytes([buf[6], buf[7]]));
+    if let Err(e) = decode(&buf[..HEADER_LEN]) {
+        if !matches!(e, super::error::WireError::Truncated { .. }) || body_len > MAX_BODY_LEN {
+            return Err(e.into());
+        }
+    }
+    read_exact_fds(sock, &mut buf[HEADER_LEN..HEADER_LEN + body_len], fds).await?;
+    let (frame, _) = decode(&buf[..HEADER_LEN + body_len])?;
+    Ok(frame)
+}
+
+/// Client side: asks for rings; falls back to the plain socket if the server rejects.
+pub(crate) async fn client(sock: UnixStream, config: &RpalConfig) -> io::Result<Outcome> {
+    let data_efd = eventfd::new()?;
+    let room_efd = eventfd::new()?;
+    let hello = Frame::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        flags: FLAG_EVENTFD_DOORBELL,
+        capacity: config.ring_capacity as u32,
+        pid: std::process::id(),
+    });
+    write_frame(
+        &sock,
+        &hello.to_bytes(),
+        &[data_efd.as_fd(), room_efd.as_fd()],
+    )
+    .await?;
+    let mut fds = Vec::new();
+    match read_frame(&sock, &mut fds).await? {
+        Frame::Reject(_) => {
+            if !fds.is_empty() {
+                return Err(invalid("server sent descriptors with a Reject"));
+            }
+            Ok(Outcome::Plain(sock))
+        }
+        Frame::Hello(_) => Err(invalid("server answered a Hello with a Hello")),
+        Frame::Accept(a) => {
+            if a.flags & FLAG_EVENTFD_DOORBELL == 0 {
+                return Err(invalid("server did not grant eventfd doorbells"));
+            }
+            let [memfd, peer_data, peer_room]: [OwnedFd; 3] =
+                fds.try_into().map_err(|f: Vec<OwnedFd>| {
+                    invalid(format!(
+                        "Accept came with {} descriptors, expected 3",
+                        f.len()
+                    ))
+                })?;
+            eventfd::check_peer_eventfd(&peer_data)?;
+            eventfd::check_peer_eventfd(&peer_room)?;
+            let region = Arc::new(SharedRegion::from_fd(memfd, a.region_len as usize, None)?);
+            let ring_len = RegionLayout::new(u64::from(a.capacity))?.ring_len;
+            let prod = Producer::new(&region, a.offsets[0] as usize, ring_len)?;
+            let cons = Consumer::new(&region, a.offsets[1] as usize, ring_len)?;
+            let link = Link::new(region, sock);
+            let reader = RingReader::new(cons, peer_room, data_efd, link.clone(), config.spin)?;
+            let writer = RingWriter::new(prod, peer_data, room_efd, link, config.spin)?;
+            Ok(Outcome::Ring(Box::new((reader, writer))))
+        }
+    }
+}
+
+/// Server side, after the listener saw the RPAL magic: reads the Hello, sets up the rings.
+pub(crate) async fn server(sock: UnixStream, config: &RpalConfig) -> io::Result<Outcome> {
+    let mut fds = Vec::new();
+    let hello = match read_frame(&sock, &mut fds).await {
+        Ok(Frame::Hello(h)) => h,
+        Ok(_) => {
+            reject(&sock, RejectReason::BadRequest).await;
+            return Err(invalid("client sent a frame other than Hello"));
+        }
+        Err(e) => {
+            if e.kind() == io::ErrorKind::InvalidData {
+                let reason = match e
+                    .get_ref()
+                    .and_then(|r| r.downcast_ref::<super::error::WireError>())
+                {
+                    Some(super::error::WireError::UnsupportedVersion { .. }) => {
+                        RejectReason::UnsupportedVersion
+                    }
+                    _ => RejectReason::BadRequest,
+                };
+                reject(&sock, reason).await;
+            }
+            return Err(e);
+        }
+    };
+    if !config.shared_memory {
+        drop(fds);
+        reject(&sock, RejectReason::Resources).await;
+        return Ok(Outcome::Plain(sock));
+    }
+    if hello.flags & FLAG_EVENTFD_DOORBELL == 0 {
+        reject(&sock, RejectReason::BadRequest).await;
+        return Err(invalid("client cannot use eventfd doorbells"));
+    }
+    let [peer_data, peer_room]: [OwnedFd; 2] = match fds.try_into() {
+        Ok(f) => f,
+        Err(f) => {
+            reject(&sock, RejectReason::BadRequest).await;
+            return Err(invalid(format!(
+                "Hello came with {} descriptors, expected 2",
+                f.len()
+            )));
+        }
+    };
+    if let Err(e) = eventfd::check_peer_eventfd(&peer_data)
+        .and_then(|()| eventfd::check_peer_eventfd(&peer_room))
+    {
+        reject(&sock, RejectReason::BadRequest).await;
+        return Err(e);
+    }
+    // The server's configured capacity is the upper bound; both are powers of two.
+    let capacity = u64::from(hello.capacity).min(config.ring_capacity as u64);
+    let layout = RegionLayout::new(capacity)?;
+    let region = match SharedRegion::create(layout.region_len, None) {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            reject(&sock, RejectReason::Resources).await;
+            return Err(e);
+        }
+    };
+    for off in layout.offsets {
+        init_ring(&region, off, layout.ring_len, capacity)?;
+    }
+    let cons = Consumer::new(&region, layout.offsets[0], layout.ring_len)?;
+    let prod = Producer::new(&region, layout.offsets[1], layout.ring_len)?;
+    let data_efd = eventfd::new()?;
+    let room_efd = eventfd::new()?;
+    let accept = Frame::Accept(Accept {
+        version: PROTOCOL_VERSION,
+        flags: FLAG_EVENTFD_DOORBELL,
+        capacity: capacity as u32,
+        region_len: layout.region_len as u64,
+        offsets: [layout.offsets[0] as u64, layout.offsets[1] as u64],
+    });
+    let memfd = region.try_clone_fd()?;
+    write_frame(
+        &sock,
+        &accept.to_bytes(),
+        &[memfd.as_fd(), data_efd.as_fd(), room_efd.as_fd()],
+    )
+    .await?;
+    drop(memfd);
+    let link = Link::new(region, sock);
+    let reader = RingReader::new(cons, peer_room, data_efd, link.clone(), config.spin)?;
+    let writer = RingWriter::new(prod, peer_data, room_efd, link, config.spin)?;
+    Ok(Outcome::Ring(Box::new((reader, writer))))
+}
+
+/// Best effort: tell the client why (it may be gone already).
+async fn reject(sock: &UnixStream, reason: RejectReason) {
+    let _ = write_frame(sock, &Frame::Reject(Reject { reason }).to_bytes(), &[]).await;
+}
+
+/// The first bytes of `sock` (peeked, not consumed) say whether the client speaks RPAL.
+pub(crate) enum Detect {
+    /// Starts with the RPAL magic.
+    Rpal,
+    /// Anything else, or silence until the detect timeout.
+    Plain,
+}
+
+/// Peeks the first bytes, waiting at most `config.detect_timeout` for them.
+pub(crate) async fn detect(sock: &UnixStream, config: &RpalConfig) -> io::Result<Detect> {
+    let peek = poll_fn(|cx| {
+        sock.poll_io(cx, Interest::READABLE, |s| {
+            let mut b = [0u8; 4];
+            let (n, _) = rustix::net::recv(s, &mut b, rustix::net::RecvFlags::PEEK)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "client closed before speaking",
+                ));
+            }
+            if b[..n] != wire::MAGIC[..n] {
+                return Ok(Detect::Plain);
+            }
+            if n == wire::MAGIC.len() {
+                return Ok(Detect::Rpal);
+            }
+            // A prefix of the magic: wait for more bytes.
+            Err(io::ErrorKind::WouldBlock.into())
+        })
+    });
+    match rpal_rt::time::timeout(config.detect_timeout, peek).await {
+        Ok(r) => r,
+        Err(_) => Ok(Detect::Plain),
+    }
+}

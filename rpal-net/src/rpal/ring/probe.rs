@@ -1,0 +1,118 @@
+//! [`RingProbe`]: a thread-safe view of one ring's indices and parking words, for the stream
+//! layer's waiters (a worker polls it while spinning, publishes "waiting" through it before
+//! parking) while the endpoint itself (not `Sync`) stays with its task.
+//!
+//! A probe only *reads* indices to decide whether to wake the endpoint's task; the endpoint then
+//! re-reads and validates them. So a peer that scribbles indices can at worst make a probe say
+//! "ready", which leads to a validated read that reports the corruption.
+
+use std::fmt;
+use std::ptr::NonNull;
+
+use super::layout::RingHeader;
+use super::{Keep, RingRef};
+use crate::loom::sync::atomic::{fence, Ordering};
+
+/// Parking word value: running.
+const RUNNING: u32 = 0;
+/// Parking word value: parked (see `doorbell.rs`).
+const PARKED: u32 = 1;
+
+/// A `Send + Sync` view of one ring for waiters.
+pub struct RingProbe {
+    /// # Invariant
+    /// Points to a validated ring header kept mapped by `_keep`.
+    header: NonNull<RingHeader>,
+    capacity: u64,
+    _keep: Keep,
+}
+
+// SAFETY: the header is all atomics in memory kept mapped by `_keep`; the probe only performs
+// atomic loads and stores on it.
+unsafe impl Send for RingProbe {}
+// SAFETY: as above; every method takes &self and uses atomics only.
+unsafe impl Sync for RingProbe {}
+
+impl fmt::Debug for RingProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RingProbe")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RingProbe {
+    pub(super) fn new(ring: &RingRef) -> RingProbe {
+        RingProbe {
+            header: NonNull::from(ring.header()),
+            capacity: ring.capacity(),
+            _keep: ring.keep().clone(),
+        }
+    }
+
+    fn h(&self) -> &RingHeader {
+        // SAFETY: field invariant.
+        unsafe { self.header.as_ref() }
+    }
+
+    /// True if the consumer has something to act on: bytes published, or the writer closed.
+    pub fn has_data(&self) -> bool {
+        let h = self.h();
+        h.prod.0.tail.load(Ordering::Acquire) != h.cons.0.head.load(Ordering::Relaxed)
+            || h.prod.0.writer_closed.load(Ordering::Acquire) != 0
+    }
+
+    /// True if the producer has something to act on: room in the ring, or the reader closed.
+    pub fn has_room(&self) -> bool {
+        let h = self.h();
+        let used = h
+            .prod
+            .0
+            .tail
+            .load(Ordering::Relaxed)
+            .wrapping_sub(h.cons.0.head.load(Ordering::Acquire));
+        used < self.capacity || h.cons.0.reader_closed.load(Ordering::Acquire) != 0
+    }
+
+    /// Consumer side: publish "waiting for data", full fence, re-check. Returns true (and
+    /// retracts "waiting") if data is already there: do not sleep.
+    pub fn prepare_wait_data(&self) -> bool {
+        let w = &self.h().consumer_waiting.0;
+        w.store(PARKED, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if self.has_data() {
+            w.store(RUNNING, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
+    /// Consumer side: retract "waiting for data" (the producer stops ringing).
+    pub fn cancel_wait_data(&self) {
+        self.h()
+            .consumer_waiting
+            .0
+            .store(RUNNING, Ordering::Relaxed);
+    }
+
+    /// Producer side: publish "waiting for room", full fence, re-check. Returns true (and
+    /// retracts "waiting") if room is already there.
+    pub fn prepare_wait_room(&self) -> bool {
+        let w = &self.h().producer_waiting.0;
+        w.store(PARKED, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if self.has_room() {
+            w.store(RUNNING, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
+    /// Producer side: retract "waiting for room".
+    pub fn cancel_wait_room(&self) {
+        self.h()
+            .producer_waiting
+            .0
+            .store(RUNNING, Ordering::Relaxed);
+    }
+}
