@@ -170,6 +170,8 @@ struct Row<'a> {
     cpu_cycles: f64,
     speedup_mean: Option<f64>,
     speedup_p50: Option<f64>,
+    /// Share of messages received on the CPU they were sent from.
+    same_cpu_pct: f64,
 }
 
 fn report(rows: &[(Mode, Result<Outcome, String>)], o: &Options, ghz: f64) {
@@ -190,13 +192,14 @@ fn report(rows: &[(Mode, Result<Outcome, String>)], o: &Options, ghz: f64) {
                 cpu_cycles: cpu_ns * ghz,
                 speedup_mean: base.map(|b| b.mean / out.server.mean.max(1.0)),
                 speedup_p50: base.map(|b| b.p50 as f64 / out.server.p50.max(1) as f64),
+                same_cpu_pct: 100.0 * out.server.same_cpu as f64 / out.server.count.max(1) as f64,
             }
         })
         .collect();
 
     println!();
     println!(
-        "{:<16} {:<7} {:>9} {:>9} {:>9} {:>9} {:>12} {:>10} {:>9} {:>9} {:>8} {:>8} {:>13} {:>13}",
+        "{:<16} {:<7} {:>9} {:>9} {:>9} {:>9} {:>12} {:>10} {:>8} {:>9} {:>9} {:>8} {:>8} {:>13} {:>13}",
         "mode (TSC cycles)",
         "recv",
         "mean",
@@ -205,6 +208,7 @@ fn report(rows: &[(Mode, Result<Outcome, String>)], o: &Options, ghz: f64) {
         "p99.9",
         "max",
         "messages",
+        "same CPU",
         "CPU ns",
         "CPU cyc",
         "a/mean",
@@ -225,7 +229,7 @@ fn report(rows: &[(Mode, Result<Outcome, String>)], o: &Options, ghz: f64) {
             }
         };
         println!(
-            "{:<16} {:<7} {:>9} {:>9} {:>9} {:>9} {:>12} {:>10} {:>9} {:>9} {:>8} {:>8} {:>13} {:>13}",
+            "{:<16} {:<7} {:>9} {:>9} {:>9} {:>9} {:>12} {:>10} {:>8} {:>9} {:>9} {:>8} {:>8} {:>13} {:>13}",
             format!("({}) {}", r.mode.letter(), r.mode.name()),
             r.mode.receiver(),
             sep(s.mean.round() as u64),
@@ -234,6 +238,7 @@ fn report(rows: &[(Mode, Result<Outcome, String>)], o: &Options, ghz: f64) {
             sep(s.p999),
             sep(s.max),
             sep(s.count),
+            format!("{:.1}%", r.same_cpu_pct),
             sep(r.cpu_ns.round() as u64),
             sep(r.cpu_cycles.round() as u64),
             ratio(r.speedup_mean),
@@ -263,7 +268,16 @@ fn report(rows: &[(Mode, Result<Outcome, String>)], o: &Options, ghz: f64) {
     println!(
         "CPU = client + server user+sys time per message (getrusage), over the recorded messages;"
     );
-    println!("a/mean, a/p50 = (a) unix-epoll's figure / this mode's (speedup over the Unix socket baseline).");
+    println!(
+        "a/mean, a/p50 = (a) unix-epoll's figure / this mode's (speedup over the Unix socket \
+         baseline);"
+    );
+    println!(
+        "same CPU = share of messages the server received on the CPU the client sent them from: \
+         the receiver then sees a message only after a context switch, whatever the transport \
+         (unpinned, the sync wake-up of the answer socket tends to pull both processes onto one \
+         CPU; compare with --pin)."
+    );
     for r in &derived {
         if r.out.server.negative > 0 {
             println!(
@@ -281,7 +295,7 @@ fn report(rows: &[(Mode, Result<Outcome, String>)], o: &Options, ghz: f64) {
         let opt = |v: Option<f64>| v.map_or("nan".to_string(), |x| format!("{x:.2}"));
         println!(
             "RESULT mode={} letter={} receiver={} messages={} mean={:.1} p50={} p99={} p999={} \
-             max={} negative={} cpu_ns_per_msg={:.1} cpu_cycles_per_msg={:.0} \
+             max={} negative={} same_cpu_pct={:.1} cpu_ns_per_msg={:.1} cpu_cycles_per_msg={:.0} \
              wall_ns_per_roundtrip={:.1} speedup_mean={} speedup_p50={} doorbells_client={dc} \
              doorbells_server={} parks_client={pc} parks_server={} pinned={} tsc_ghz={ghz:.4}",
             r.mode.name(),
@@ -294,6 +308,7 @@ fn report(rows: &[(Mode, Result<Outcome, String>)], o: &Options, ghz: f64) {
             s.p999,
             s.max,
             s.negative,
+            r.same_cpu_pct,
             r.cpu_ns,
             r.cpu_cycles,
             r.out.wall.as_nanos() as f64 / o.messages as f64,

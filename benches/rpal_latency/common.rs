@@ -9,7 +9,8 @@ use hdrhistogram::Histogram;
 
 /// Bytes per message, as in RPAL's benchmark.
 pub(crate) const MSG_LEN: usize = 32;
-/// One message: bytes 0..8 the sender's TSC stamp, 8..16 the sequence number (little-endian).
+/// One message: bytes 0..8 the sender's TSC stamp, 8..16 the sequence number, 16..20 the CPU
+/// the sender ran on just before stamping (little-endian; the rest is zero).
 pub(crate) type Msg = [u8; MSG_LEN];
 /// Byte the server sends on the answer socket once its data channel is ready for the client.
 pub(crate) const READY: u8 = b'R';
@@ -105,9 +106,17 @@ pub(crate) fn tsc() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Writes sequence number `seq` and, last, the TSC stamp into `msg`.
+/// The CPU the calling thread runs on (`u32::MAX` if unknown); a vDSO call, no syscall.
+pub(crate) fn current_cpu() -> u32 {
+    // SAFETY: sched_getcpu has no preconditions.
+    let c = unsafe { libc::sched_getcpu() };
+    u32::try_from(c).unwrap_or(u32::MAX)
+}
+
+/// Writes sequence number `seq`, the current CPU and, last, the TSC stamp into `msg`.
 pub(crate) fn stamp(msg: &mut Msg, seq: u64) {
     msg[8..16].copy_from_slice(&seq.to_le_bytes());
+    msg[16..20].copy_from_slice(&current_cpu().to_le_bytes());
     msg[..8].copy_from_slice(&tsc().to_le_bytes());
 }
 
@@ -173,6 +182,9 @@ pub(crate) struct Recorder {
     /// Messages whose receive stamp was below the send stamp (TSC skew between CPUs); counted
     /// as 0 cycles.
     negative: u64,
+    /// Recorded messages received on the CPU the client sent them from (the two processes
+    /// shared a CPU, so the receiver only saw the message after a context switch).
+    same_cpu: u64,
     next_seq: u64,
     warmup: u64,
     /// This process's CPU time when the first recorded message was about to arrive.
@@ -187,13 +199,14 @@ impl Recorder {
             hist,
             sum: 0,
             negative: 0,
+            same_cpu: 0,
             next_seq: 0,
             warmup,
             cpu_at_start: cpu_time(),
         })
     }
 
-    /// Records `msg`, received at TSC `now`.
+    /// Records `msg`, received at TSC `now`; call right after taking `now`.
     ///
     /// # Errors
     /// `InvalidData` when the sequence number is not the next one: a message was lost,
@@ -221,6 +234,11 @@ impl Recorder {
             self.negative += 1;
             0
         });
+        let mut cpu = [0u8; 4];
+        cpu.copy_from_slice(&msg[16..20]);
+        if u32::from_le_bytes(cpu) == current_cpu() {
+            self.same_cpu += 1;
+        }
         self.sum += u128::from(cycles);
         self.hist
             .record(cycles)
@@ -242,6 +260,7 @@ impl Recorder {
             p999: self.hist.value_at_quantile(0.999),
             max: self.hist.max(),
             negative: self.negative,
+            same_cpu: self.same_cpu,
             cpu_ns: (cpu_time().saturating_sub(self.cpu_at_start)).as_nanos() as u64,
             doorbells,
             parks,
@@ -262,6 +281,8 @@ pub(crate) struct Summary {
     pub(crate) max: u64,
     /// Messages with a negative one-way time (TSC skew), recorded as 0.
     pub(crate) negative: u64,
+    /// Messages received on the CPU they were sent from.
+    pub(crate) same_cpu: u64,
     /// Server CPU time (user + sys) over the recorded messages.
     pub(crate) cpu_ns: u64,
     /// Doorbells the server's stream rang (RpalStream modes; else 0).
@@ -274,8 +295,8 @@ impl Summary {
     /// The line the server prints.
     pub(crate) fn to_line(self) -> String {
         format!(
-            "SUMMARY count={} mean={:.1} p50={} p99={} p999={} max={} negative={} cpu_ns={} \
-             doorbells={} parks={}",
+            "SUMMARY count={} mean={:.1} p50={} p99={} p999={} max={} negative={} same_cpu={} \
+             cpu_ns={} doorbells={} parks={}",
             self.count,
             self.mean,
             self.p50,
@@ -283,6 +304,7 @@ impl Summary {
             self.p999,
             self.max,
             self.negative,
+            self.same_cpu,
             self.cpu_ns,
             self.doorbells,
             self.parks
@@ -315,6 +337,7 @@ impl Summary {
             p999: int("p999")?,
             max: int("max")?,
             negative: int("negative")?,
+            same_cpu: int("same_cpu")?,
             cpu_ns: int("cpu_ns")?,
             doorbells: int("doorbells")?,
             parks: int("parks")?,
