@@ -59,6 +59,8 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // Before pinning, which shrinks it to one.
+    let usable = std::thread::available_parallelism().map_or(0, |n| n.get());
     if opts.pin {
         if let Err(e) = pin(CLIENT_CPU) {
             eprintln!("rpal_latency: --pin: {e}");
@@ -66,7 +68,7 @@ fn main() {
         }
     }
     let ghz = tsc_per_ns();
-    print_context(&opts, ghz);
+    print_context(&opts, ghz, usable);
     let mut rows = Vec::new();
     for &m in &modes {
         eprintln!("running ({}) {} ...", m.letter(), m.name());
@@ -121,8 +123,7 @@ fn parse(args: &[String]) -> Result<(Options, Vec<Mode>), String> {
     Ok((o, modes))
 }
 
-fn print_context(o: &Options, ghz: f64) {
-    let online = std::thread::available_parallelism().map_or(0, |n| n.get());
+fn print_context(o: &Options, ghz: f64, online: usize) {
     // SAFETY: sysconf has no preconditions.
     let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -184,7 +185,7 @@ fn report(rows: &[(Mode, Result<Outcome, String>)], o: &Options, ghz: f64) {
         .filter_map(|(m, r)| r.as_ref().ok().map(|out| (*m, out)))
         .map(|(mode, out)| {
             let cpu_ns =
-                (out.client_cpu.as_nanos() as f64 + out.server.cpu_ns as f64) / o.messages as f64;
+                (out.client.cpu.as_nanos() as f64 + out.server.cpu_ns as f64) / o.messages as f64;
             Row {
                 mode,
                 out,
@@ -196,88 +197,8 @@ fn report(rows: &[(Mode, Result<Outcome, String>)], o: &Options, ghz: f64) {
             }
         })
         .collect();
-
-    println!();
-    println!(
-        "{:<16} {:<7} {:>9} {:>9} {:>9} {:>9} {:>12} {:>10} {:>8} {:>9} {:>9} {:>8} {:>8} {:>13} {:>13}",
-        "mode (TSC cycles)",
-        "recv",
-        "mean",
-        "p50",
-        "p99",
-        "p99.9",
-        "max",
-        "messages",
-        "same CPU",
-        "CPU ns",
-        "CPU cyc",
-        "a/mean",
-        "a/p50",
-        "doorbells c/s",
-        "parks c/s"
-    );
-    for r in &derived {
-        let s = &r.out.server;
-        let ratio = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.1}x"));
-        let (dc, pc) = r.out.client_stats.unwrap_or((0, 0));
-        let rpal_stats = matches!(r.mode, Mode::RpalSpin | Mode::RpalPark);
-        let pair = |c: u64, s: u64| {
-            if rpal_stats {
-                format!("{}/{}", sep(c), sep(s))
-            } else {
-                "-".to_string()
-            }
-        };
-        println!(
-            "{:<16} {:<7} {:>9} {:>9} {:>9} {:>9} {:>12} {:>10} {:>8} {:>9} {:>9} {:>8} {:>8} {:>13} {:>13}",
-            format!("({}) {}", r.mode.letter(), r.mode.name()),
-            r.mode.receiver(),
-            sep(s.mean.round() as u64),
-            sep(s.p50),
-            sep(s.p99),
-            sep(s.p999),
-            sep(s.max),
-            sep(s.count),
-            format!("{:.1}%", r.same_cpu_pct),
-            sep(r.cpu_ns.round() as u64),
-            sep(r.cpu_cycles.round() as u64),
-            ratio(r.speedup_mean),
-            ratio(r.speedup_p50),
-            pair(dc, s.doorbells),
-            pair(pc, s.parks),
-        );
-    }
-    for (m, r) in rows {
-        if let Err(e) = r {
-            println!("({}) {:<13} FAILED: {e}", m.letter(), m.name());
-        }
-    }
-    println!(
-        "{:<16} {:<7} {:>9}   (RPAL's paper: Unix socket + epoll)",
-        "RPAL ref: unix",
-        "sleeps",
-        sep(RPAL_REF_UNIX as u64)
-    );
-    println!(
-        "{:<16} {:<7} {:>9}   (RPAL's paper: RPAL, {:.1}x)",
-        "RPAL ref: rpal",
-        "-",
-        sep(RPAL_REF_RPAL as u64),
-        RPAL_REF_UNIX / RPAL_REF_RPAL
-    );
-    println!(
-        "CPU = client + server user+sys time per message (getrusage), over the recorded messages;"
-    );
-    println!(
-        "a/mean, a/p50 = (a) unix-epoll's figure / this mode's (speedup over the Unix socket \
-         baseline);"
-    );
-    println!(
-        "same CPU = share of messages the server received on the CPU the client sent them from: \
-         the receiver then sees a message only after a context switch, whatever the transport \
-         (unpinned, the sync wake-up of the answer socket tends to pull both processes onto one \
-         CPU; compare with --pin)."
-    );
+    latency_table(&derived, rows);
+    counts_table(&derived);
     for r in &derived {
         if r.out.server.negative > 0 {
             println!(
@@ -289,14 +210,146 @@ fn report(rows: &[(Mode, Result<Outcome, String>)], o: &Options, ghz: f64) {
     }
     targets(&derived);
     println!();
-    for r in &derived {
+    result_lines(&derived, rows, o, ghz);
+}
+
+/// The main table: one-way latency, CPU per message, speedup over (a).
+fn latency_table(derived: &[Row<'_>], rows: &[(Mode, Result<Outcome, String>)]) {
+    println!();
+    let line = |c: [&str; 12]| {
+        println!(
+            "{:<16} {:<6} {:>9} {:>9} {:>9} {:>10} {:>13} {:>9} {:>8} {:>9} {:>8} {:>7}",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11]
+        )
+    };
+    line([
+        "mode", "recv", "mean", "p50", "p99", "p99.9", "max", "messages", "CPU ns", "CPU cyc",
+        "a/mean", "a/p50",
+    ]);
+    let ratio = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.1}x"));
+    for r in derived {
+        let s = &r.out.server;
+        line([
+            &format!("({}) {}", r.mode.letter(), r.mode.name()),
+            r.mode.receiver(),
+            &sep(s.mean.round() as u64),
+            &sep(s.p50),
+            &sep(s.p99),
+            &sep(s.p999),
+            &sep(s.max),
+            &sep(s.count),
+            &sep(r.cpu_ns.round() as u64),
+            &sep(r.cpu_cycles.round() as u64),
+            &ratio(r.speedup_mean),
+            &ratio(r.speedup_p50),
+        ]);
+    }
+    for (m, r) in rows {
+        if let Err(e) = r {
+            println!("({}) {:<13} FAILED: {e}", m.letter(), m.name());
+        }
+    }
+    let rpal = format!("RPAL paper, {:.1}x", RPAL_REF_UNIX / RPAL_REF_RPAL);
+    line([
+        "ref: unix+epoll",
+        "sleeps",
+        &sep(RPAL_REF_UNIX as u64),
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "RPAL paper",
+        "",
+    ]);
+    line([
+        "ref: RPAL",
+        "-",
+        &sep(RPAL_REF_RPAL as u64),
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        &rpal,
+        "",
+    ]);
+    println!(
+        "latency: one-way, TSC cycles (server rdtsc - client rdtsc); CPU = client + server \
+         user+sys time per message (getrusage) over the recorded messages; a/mean, a/p50 = (a) \
+         unix-epoll's figure / this mode's (speedup over the Unix socket baseline)."
+    );
+}
+
+/// Where the time went: CPU sharing, context switches, doorbells, parks.
+fn counts_table(derived: &[Row<'_>]) {
+    println!();
+    let line = |c: [&str; 7]| {
+        println!(
+            "{:<16} {:>9} {:>12} {:>12} {:>12} {:>17} {:>17}",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+        )
+    };
+    line([
+        "counts",
+        "same CPU",
+        "srv sleeps",
+        "srv preempt",
+        "cli preempt",
+        "doorbells cli/srv",
+        "parks cli/srv",
+    ]);
+    for r in derived {
+        let s = &r.out.server;
+        let (dc, pc) = r.out.client_stats.unwrap_or((0, 0));
+        let rpal_stats = matches!(r.mode, Mode::RpalSpin | Mode::RpalPark);
+        let pair = |c: u64, s: u64| {
+            if rpal_stats {
+                format!("{}/{}", sep(c), sep(s))
+            } else {
+                "-".to_string()
+            }
+        };
+        line([
+            &format!("({}) {}", r.mode.letter(), r.mode.name()),
+            &format!("{:.1}%", r.same_cpu_pct),
+            &sep(s.sleeps),
+            &sep(s.preempted),
+            &sep(r.out.client.preempted),
+            &pair(dc, s.doorbells),
+            &pair(pc, s.parks),
+        ]);
+    }
+    println!(
+        "same CPU = messages the server received on the CPU the client sent them from (the \
+         receiver then sees a message only after a context switch, whatever the transport; \
+         unpinned, the answer socket's sync wake-up tends to put both processes on one CPU: \
+         compare with --pin); sleeps/preempt = voluntary/involuntary context switches over the \
+         recorded messages (getrusage); doorbells = wake-up syscalls of the RpalStream, parks = \
+         times it published \"waiting\" (RpalStream::stats)."
+    );
+}
+
+/// Machine-readable lines, one per mode.
+fn result_lines(
+    derived: &[Row<'_>],
+    rows: &[(Mode, Result<Outcome, String>)],
+    o: &Options,
+    ghz: f64,
+) {
+    for r in derived {
         let s = &r.out.server;
         let (dc, pc) = r.out.client_stats.unwrap_or((0, 0));
         let opt = |v: Option<f64>| v.map_or("nan".to_string(), |x| format!("{x:.2}"));
         println!(
             "RESULT mode={} letter={} receiver={} messages={} mean={:.1} p50={} p99={} p999={} \
              max={} negative={} same_cpu_pct={:.1} cpu_ns_per_msg={:.1} cpu_cycles_per_msg={:.0} \
-             wall_ns_per_roundtrip={:.1} speedup_mean={} speedup_p50={} doorbells_client={dc} \
+             wall_ns_per_roundtrip={:.1} speedup_mean={} speedup_p50={} server_sleeps={} \
+             server_preempted={} client_sleeps={} client_preempted={} doorbells_client={dc} \
              doorbells_server={} parks_client={pc} parks_server={} pinned={} tsc_ghz={ghz:.4}",
             r.mode.name(),
             r.mode.letter(),
@@ -314,6 +367,10 @@ fn report(rows: &[(Mode, Result<Outcome, String>)], o: &Options, ghz: f64) {
             r.out.wall.as_nanos() as f64 / o.messages as f64,
             opt(r.speedup_mean),
             opt(r.speedup_p50),
+            s.sleeps,
+            s.preempted,
+            r.out.client.sleeps,
+            r.out.client.preempted,
             s.doorbells,
             s.parks,
             u8::from(o.pin),

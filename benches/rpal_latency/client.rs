@@ -15,7 +15,7 @@ use rpal_net::rpal::ring::{init_ring, Producer, RegionLayout};
 use rpal_net::rpal::shm::SharedRegion;
 
 use crate::common::{
-    cpu_time, seq_of, stamp, Mode, Msg, Summary, FLOOR_RING_CAPACITY, MSG_LEN, READY,
+    seq_of, stamp, Mode, Msg, Summary, Usage, FLOOR_RING_CAPACITY, MSG_LEN, READY,
 };
 
 /// How long the client waits for one answer (or the ready byte) before it declares the server
@@ -42,8 +42,8 @@ pub(crate) struct Options {
 pub(crate) struct Outcome {
     /// The server's latency summary and CPU time.
     pub(crate) server: Summary,
-    /// Client CPU time (user + sys) over the recorded messages.
-    pub(crate) client_cpu: Duration,
+    /// Client resource use (CPU time, context switches) over the recorded messages.
+    pub(crate) client: Usage,
     /// Wall time of the recorded messages (closed loop: one round trip each).
     pub(crate) wall: Duration,
     /// Doorbells sent and parks of the client's RpalStream (modes c and d).
@@ -118,7 +118,7 @@ fn run_at(mode: Mode, o: &Options, path: &Path) -> Result<Outcome, String> {
         };
         Ok((lp.finish(), stats))
     }));
-    let ((client_cpu, wall), client_stats) = match res {
+    let ((client, wall), client_stats) = match res {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return Err(format!("client side: {e}{}", stop(&mut child))),
         Err(p) => {
@@ -149,7 +149,7 @@ fn run_at(mode: Mode, o: &Options, path: &Path) -> Result<Outcome, String> {
     }
     Ok(Outcome {
         server,
-        client_cpu,
+        client,
         wall,
         client_stats,
     })
@@ -193,7 +193,7 @@ struct ClosedLoop<'a> {
     next: u64,
     total: u64,
     warmup: u64,
-    cpu0: Duration,
+    at_start: Usage,
     t0: Instant,
 }
 
@@ -204,7 +204,7 @@ impl<'a> ClosedLoop<'a> {
             next: 0,
             total: o.warmup + o.messages,
             warmup: o.warmup,
-            cpu0: cpu_time(),
+            at_start: Usage::now(),
             t0: Instant::now(),
         }
     }
@@ -215,7 +215,7 @@ impl<'a> ClosedLoop<'a> {
             return None;
         }
         if self.next == self.warmup {
-            self.cpu0 = cpu_time();
+            self.at_start = Usage::now();
             self.t0 = Instant::now();
         }
         let mut m: Msg = [0; MSG_LEN];
@@ -240,9 +240,9 @@ impl<'a> ClosedLoop<'a> {
         Ok(())
     }
 
-    /// Client CPU time and wall time of the recorded messages.
-    fn finish(&self) -> (Duration, Duration) {
-        (cpu_time().saturating_sub(self.cpu0), self.t0.elapsed())
+    /// Client resource use and wall time of the recorded messages.
+    fn finish(&self) -> (Usage, Duration) {
+        (Usage::now().since(self.at_start), self.t0.elapsed())
     }
 }
 

@@ -141,16 +141,42 @@ pub(crate) fn tsc_per_ns() -> f64 {
     c1.wrapping_sub(c0) as f64 / dt.as_nanos() as f64
 }
 
-/// User + system CPU time of this process so far (`getrusage(RUSAGE_SELF)`).
-pub(crate) fn cpu_time() -> Duration {
-    // SAFETY: an all-zero rusage is a valid value to be overwritten.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes into our local; RUSAGE_SELF cannot fail with a valid pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+/// This process's resource use so far (`getrusage(RUSAGE_SELF)`), or a difference of two.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Usage {
+    /// User + system CPU time.
+    pub(crate) cpu: Duration,
+    /// Voluntary context switches: times a thread blocked in the kernel (slept).
+    pub(crate) sleeps: u64,
+    /// Involuntary context switches: times a thread was preempted.
+    pub(crate) preempted: u64,
+}
+
+impl Usage {
+    /// Resource use of this process until now.
+    pub(crate) fn now() -> Usage {
+        // SAFETY: an all-zero rusage is a valid value to be overwritten.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: getrusage writes into our local; RUSAGE_SELF cannot fail with a valid pointer.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+        let tv = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+        };
+        Usage {
+            cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
+            sleeps: ru.ru_nvcsw as u64,
+            preempted: ru.ru_nivcsw as u64,
+        }
+    }
+
+    /// What was used between `earlier` and `self`.
+    pub(crate) fn since(self, earlier: Usage) -> Usage {
+        Usage {
+            cpu: self.cpu.saturating_sub(earlier.cpu),
+            sleeps: self.sleeps.saturating_sub(earlier.sleeps),
+            preempted: self.preempted.saturating_sub(earlier.preempted),
+        }
+    }
 }
 
 /// Pins the calling thread (and the threads and processes it starts later) to `cpu`.
@@ -187,8 +213,8 @@ pub(crate) struct Recorder {
     same_cpu: u64,
     next_seq: u64,
     warmup: u64,
-    /// This process's CPU time when the first recorded message was about to arrive.
-    cpu_at_start: Duration,
+    /// This process's resource use when the first recorded message was about to arrive.
+    at_start: Usage,
 }
 
 impl Recorder {
@@ -202,7 +228,7 @@ impl Recorder {
             same_cpu: 0,
             next_seq: 0,
             warmup,
-            cpu_at_start: cpu_time(),
+            at_start: Usage::now(),
         })
     }
 
@@ -226,7 +252,7 @@ impl Recorder {
         self.next_seq += 1;
         if seq < self.warmup {
             if seq + 1 == self.warmup {
-                self.cpu_at_start = cpu_time();
+                self.at_start = Usage::now();
             }
             return Ok(());
         }
@@ -248,6 +274,7 @@ impl Recorder {
     /// The summary to print once every message has arrived.
     pub(crate) fn summary(&self, doorbells: u64, parks: u64) -> Summary {
         let count = self.hist.len();
+        let used = Usage::now().since(self.at_start);
         Summary {
             count,
             mean: if count == 0 {
@@ -261,7 +288,9 @@ impl Recorder {
             max: self.hist.max(),
             negative: self.negative,
             same_cpu: self.same_cpu,
-            cpu_ns: (cpu_time().saturating_sub(self.cpu_at_start)).as_nanos() as u64,
+            cpu_ns: used.cpu.as_nanos() as u64,
+            sleeps: used.sleeps,
+            preempted: used.preempted,
             doorbells,
             parks,
         }
@@ -285,6 +314,10 @@ pub(crate) struct Summary {
     pub(crate) same_cpu: u64,
     /// Server CPU time (user + sys) over the recorded messages.
     pub(crate) cpu_ns: u64,
+    /// Server voluntary context switches over the recorded messages.
+    pub(crate) sleeps: u64,
+    /// Server involuntary context switches (preemptions) over the recorded messages.
+    pub(crate) preempted: u64,
     /// Doorbells the server's stream rang (RpalStream modes; else 0).
     pub(crate) doorbells: u64,
     /// Times the server's stream parked (RpalStream modes; else 0).
@@ -296,7 +329,7 @@ impl Summary {
     pub(crate) fn to_line(self) -> String {
         format!(
             "SUMMARY count={} mean={:.1} p50={} p99={} p999={} max={} negative={} same_cpu={} \
-             cpu_ns={} doorbells={} parks={}",
+             cpu_ns={} sleeps={} preempted={} doorbells={} parks={}",
             self.count,
             self.mean,
             self.p50,
@@ -306,6 +339,8 @@ impl Summary {
             self.negative,
             self.same_cpu,
             self.cpu_ns,
+            self.sleeps,
+            self.preempted,
             self.doorbells,
             self.parks
         )
@@ -339,6 +374,8 @@ impl Summary {
             negative: int("negative")?,
             same_cpu: int("same_cpu")?,
             cpu_ns: int("cpu_ns")?,
+            sleeps: int("sleeps")?,
+            preempted: int("preempted")?,
             doorbells: int("doorbells")?,
             parks: int("parks")?,
         })
