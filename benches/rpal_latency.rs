@@ -17,6 +17,19 @@
 //! `cargo bench --bench rpal_latency [-- [quick | --messages N] [--modes a,c,e] [--pin]
 //! [--warmup N]]`. Besides the table it prints `CONTEXT ...` and `RESULT mode=... ...` lines so
 //! a README table can be regenerated from the output.
+//!
+//! # Reading the figures
+//!
+//! * Unpinned (RPAL's setting), the server's answer is a sync wake-up of the client, and Linux
+//!   then tends to run the client on the server's CPU: the `same CPU` column of the counts
+//!   table shows it. On a shared CPU every transport pays a context switch per message (even a
+//!   spinning receiver sees a message only once the sender blocks). `--pin` puts the client on
+//!   CPU 0 and the server on CPU 1: the spinning modes then show the cross-core hand-off and the
+//!   sleeping modes a cross-CPU wake-up.
+//! * The mean (RPAL's figure) is at the mercy of preemption on a shared machine: a busy-polling
+//!   server that loses its CPU for a time slice adds milliseconds to one message. The counts
+//!   table gives each side's involuntary context switches (`getrusage`) so a reader can tell;
+//!   p50/p99 are the robust figures.
 
 #[path = "rpal_latency/client.rs"]
 mod client;
