@@ -144,6 +144,7 @@ impl Doorbell {
     }
 
     fn word(&self) -> &AtomicU32 {
+        crate::rpal::protect::ensure_readable();
         // SAFETY: field invariant: mapped while self lives; an atomic accepts any bytes.
         unsafe { self.word.as_ref() }
     }
@@ -183,7 +184,11 @@ impl Doorbell {
             return Ok(false);
         }
         // Claim the wake-up: only one notifier per word, but the waiter may be cancelling.
-        if self.word().swap(RUNNING, Ordering::AcqRel) == RUNNING {
+        let claimed = {
+            let _w = crate::rpal::protect::write_window();
+            self.word().swap(RUNNING, Ordering::AcqRel) != RUNNING
+        };
+        if !claimed {
             return Ok(false);
         }
         self.count(|s| s.rings += 1);
@@ -203,6 +208,7 @@ impl Doorbell {
     pub fn prepare_wait(&self, recheck: impl FnOnce() -> bool) -> bool {
         self.count(|s| s.waits_prepared += 1);
         // W1
+        let _w = crate::rpal::protect::write_window();
         self.word().store(PARKED, Ordering::Relaxed);
         // W2: orders W1 before the re-check's loads (W3); pairs with the notifier's fence.
         fence(Ordering::SeqCst);
@@ -218,6 +224,7 @@ impl Doorbell {
     /// after all (timeout, cancelled future, woken for another reason). A notification racing
     /// with this becomes a spurious wake-up.
     pub fn cancel_wait(&self) {
+        let _w = crate::rpal::protect::write_window();
         self.word().store(RUNNING, Ordering::Relaxed);
     }
 

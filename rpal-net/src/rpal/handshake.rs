@@ -155,7 +155,11 @@ pub(crate) async fn client(sock: UnixStream, config: &RpalConfig) -> io::Result<
                 })?;
             eventfd::check_peer_eventfd(&peer_data)?;
             eventfd::check_peer_eventfd(&peer_room)?;
-            let region = Arc::new(SharedRegion::from_fd(memfd, a.region_len as usize, None)?);
+            let region = Arc::new(SharedRegion::from_fd(
+                memfd,
+                a.region_len as usize,
+                super::protect::ring_key_index(),
+            )?);
             let ring_len = RegionLayout::new(u64::from(a.capacity))?.ring_len;
             let prod = Producer::new(&region, a.offsets[0] as usize, ring_len)?;
             let cons = Consumer::new(&region, a.offsets[1] as usize, ring_len)?;
@@ -220,7 +224,7 @@ pub(crate) async fn server(sock: UnixStream, config: &RpalConfig) -> io::Result<
     // The server's configured capacity is the upper bound; both are powers of two.
     let capacity = u64::from(hello.capacity).min(config.ring_capacity as u64);
     let layout = RegionLayout::new(capacity)?;
-    let region = match SharedRegion::create(layout.region_len, None) {
+    let region = match SharedRegion::create(layout.region_len, super::protect::ring_key_index()) {
         Ok(r) => Arc::new(r),
         Err(e) => {
             reject(&sock, RejectReason::Resources).await;

@@ -39,6 +39,7 @@ mod eventfd;
 mod handshake;
 mod listener;
 mod plain;
+mod protect;
 pub mod ring;
 pub mod shm;
 mod source;

@@ -113,7 +113,15 @@ impl Wake for MainWaker {
     }
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, SeqCst);
-        self.worker.unpark_if_parked();
+        // On the worker's own thread (typically: the reactor dispatching events inside `park`)
+        // the loop re-checks `woken` before it parks again: ringing our own doorbell would only
+        // cost a write and a read per wake-up.
+        let own_thread = context::with(|cx| {
+            cx.is_some_and(|cx| std::ptr::eq(Arc::as_ptr(&cx.worker), Arc::as_ptr(&self.worker)))
+        });
+        if !own_thread {
+            self.worker.unpark_if_parked();
+        }
     }
 }
 

@@ -194,6 +194,7 @@ impl Consumer {
     /// Marks `n` lent bytes as read and publishes `head` (Release): the producer may reuse them.
     fn release(&mut self, n: usize) {
         self.head = self.head.wrapping_add(n as u64);
+        let _w = crate::rpal::protect::write_window();
         self.ring
             .header()
             .cons
@@ -295,6 +296,7 @@ impl Consumer {
         if self.closed {
             return;
         }
+        let _w = crate::rpal::protect::write_window();
         self.ring
             .header()
             .cons

@@ -109,6 +109,7 @@ pub fn init_ring(
     // and is LINE-aligned, and a header is only atomics, so the reference is valid whatever the
     // bytes hold.
     let header = unsafe { base.cast::<RingHeader>().as_ref() };
+    let _w = crate::rpal::protect::write_window();
     header.init(capacity);
     Ok(())
 }
@@ -246,6 +247,7 @@ impl RingRef {
     }
 
     pub(crate) fn header(&self) -> &RingHeader {
+        crate::rpal::protect::ensure_readable();
         // SAFETY: valid and mapped while self lives (field invariant); all atomics.
         unsafe { self.header.as_ref() }
     }
@@ -288,6 +290,7 @@ impl RingRef {
     /// `[at, at + src.len())` must be free space owned by the producer calling this (not
     /// published and not lent), and `src.len() <= capacity`.
     pub(crate) unsafe fn copy_in(&self, at: u64, src: &[u8]) {
+        let _w = crate::rpal::protect::write_window();
         debug_assert!(src.len() as u64 <= self.capacity);
         let mut from = 0;
         for (off, n) in self.pieces(at, src.len()) {

@@ -51,6 +51,7 @@ impl RingProbe {
     }
 
     fn h(&self) -> &RingHeader {
+        crate::rpal::protect::ensure_readable();
         // SAFETY: field invariant.
         unsafe { self.header.as_ref() }
     }
@@ -78,6 +79,7 @@ impl RingProbe {
     /// retracts "waiting") if data is already there: do not sleep.
     pub fn prepare_wait_data(&self) -> bool {
         let w = &self.h().consumer_waiting.0;
+        let _w = crate::rpal::protect::write_window();
         w.store(PARKED, Ordering::Relaxed);
         fence(Ordering::SeqCst);
         if self.has_data() {
@@ -89,6 +91,7 @@ impl RingProbe {
 
     /// Consumer side: retract "waiting for data" (the producer stops ringing).
     pub fn cancel_wait_data(&self) {
+        let _w = crate::rpal::protect::write_window();
         self.h()
             .consumer_waiting
             .0
@@ -99,6 +102,7 @@ impl RingProbe {
     /// retracts "waiting") if room is already there.
     pub fn prepare_wait_room(&self) -> bool {
         let w = &self.h().producer_waiting.0;
+        let _w = crate::rpal::protect::write_window();
         w.store(PARKED, Ordering::Relaxed);
         fence(Ordering::SeqCst);
         if self.has_room() {
@@ -110,6 +114,7 @@ impl RingProbe {
 
     /// Producer side: retract "waiting for room".
     pub fn cancel_wait_room(&self) {
+        let _w = crate::rpal::protect::write_window();
         self.h()
             .producer_waiting
             .0

@@ -209,6 +209,7 @@ impl Producer {
         if self.tail == self.published {
             return false;
         }
+        let _w = crate::rpal::protect::write_window();
         self.ring
             .header()
             .prod
@@ -266,6 +267,7 @@ impl Producer {
         }
         self.publish();
         // Release: a consumer that sees the flag also sees the final tail.
+        let _w = crate::rpal::protect::write_window();
         self.ring
             .header()
             .prod
