@@ -25,6 +25,7 @@
 
 pub mod blocking;
 mod executor;
+pub mod fs;
 pub mod gate;
 pub mod io;
 mod loom;
