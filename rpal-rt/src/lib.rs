@@ -33,6 +33,7 @@ mod macros;
 pub mod metrics;
 pub(crate) mod reactor;
 pub mod runtime;
+pub mod signal;
 pub mod sync;
 pub mod task;
 pub mod time;
