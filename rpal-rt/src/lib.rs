@@ -31,6 +31,7 @@ pub mod io;
 mod loom;
 mod macros;
 pub mod metrics;
+pub mod process;
 pub(crate) mod reactor;
 pub mod runtime;
 pub mod signal;
