@@ -13,11 +13,11 @@ use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::TcpStream;
 use crate::evented::Evented;
+use crate::loom::sync::Arc;
 
 type Inner = Evented<std::net::TcpStream>;
 
@@ -112,7 +112,7 @@ impl OwnedReadHalf {
         }
         other.shutdown_on_drop = false;
         drop(other);
-        let inner = Arc::into_inner(self.inner)
+        let inner = Arc::try_unwrap(self.inner)
             .expect("the two halves of a stream are the only owners of its socket");
         Ok(TcpStream { inner })
     }

@@ -14,11 +14,11 @@ use std::io;
 use std::net::Shutdown;
 use std::os::unix::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::UnixStream;
 use crate::evented::Evented;
+use crate::loom::sync::Arc;
 
 type Inner = Evented<std::os::unix::net::UnixStream>;
 
@@ -111,7 +111,7 @@ impl OwnedReadHalf {
         }
         other.shutdown_on_drop = false;
         drop(other);
-        let inner = Arc::into_inner(self.inner)
+        let inner = Arc::try_unwrap(self.inner)
             .expect("the two halves of a stream are the only owners of its socket");
         Ok(UnixStream { inner })
     }

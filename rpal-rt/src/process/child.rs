@@ -16,7 +16,6 @@ use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{ExitStatus, Output};
-use std::task::Poll;
 
 use futures::io::AsyncReadExt;
 
@@ -112,46 +111,54 @@ impl Child {
         }
         let pid = rustix::process::Pid::from_child(&self.std);
         match rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::NONBLOCK) {
-            Ok(fd) => {
-                let pidfd = PidFd {
-                    reg: Registration::new(fd.as_raw_fd(), Interest::READABLE)?,
-                    _fd: fd,
-                };
-                poll_fn(|cx| {
-                    pidfd
-                        .reg
-                        .poll_io(cx, Interest::READABLE, || match self.try_wait()? {
-                            Some(s) => Ok(s),
-                            None => Err(io::ErrorKind::WouldBlock.into()),
-                        })
+            Ok(fd) => self.wait_pidfd(fd).await,
+            // No pidfd (old kernel, seccomp): the blocking pool.
+            Err(_) => self.wait_blocking().await,
+        }
+    }
+
+    /// Waits for readability of the child's pidfd (`fd`) on the reactor, then reaps.
+    async fn wait_pidfd(&mut self, fd: OwnedFd) -> io::Result<ExitStatus> {
+        let pidfd = PidFd {
+            reg: Registration::new(fd.as_raw_fd(), Interest::READABLE)?,
+            _fd: fd,
+        };
+        poll_fn(|cx| {
+            pidfd
+                .reg
+                .poll_io(cx, Interest::READABLE, || match self.try_wait()? {
+                    Some(s) => Ok(s),
+                    None => Err(io::ErrorKind::WouldBlock.into()),
                 })
-                .await
+        })
+        .await
+    }
+
+    /// Waits for the exit on the blocking pool with `waitid(WNOWAIT)` (which does not reap),
+    /// then reaps through `std`.
+    async fn wait_blocking(&mut self) -> io::Result<ExitStatus> {
+        let raw = rustix::process::Pid::from_child(&self.std)
+            .as_raw_nonzero()
+            .get();
+        let waited = crate::spawn_blocking(move || {
+            let pid = rustix::process::Pid::from_raw(raw).ok_or(rustix::io::Errno::INVAL)?;
+            let opts =
+                rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
+            loop {
+                match rustix::process::waitid(rustix::process::WaitId::Pid(pid), opts) {
+                    Err(rustix::io::Errno::INTR) => {}
+                    other => return other.map(drop),
+                }
             }
-            Err(_) => {
-                // No pidfd: wait for the exit on the blocking pool without reaping, then reap.
-                let raw = pid.as_raw_nonzero().get();
-                crate::spawn_blocking(move || {
-                    let pid = rustix::process::Pid::from_raw(raw);
-                    let opts = rustix::process::WaitIdOptions::EXITED
-                        | rustix::process::WaitIdOptions::NOWAIT;
-                    loop {
-                        match rustix::process::waitid(rustix::process::WaitId::Pid(pid?), opts) {
-                            Err(rustix::io::Errno::INTR) => {}
-                            other => return other.ok().map(drop),
-                        }
-                    }
-                })
-                .await
-                .map_err(|e| io::Error::other(format!("waiting for a child failed: {e}")))?;
-                poll_fn(|_| match self.try_wait() {
-                    Ok(Some(s)) => Poll::Ready(Ok(s)),
-                    Ok(None) => Poll::Ready(Err(io::Error::other(
-                        "waitid reported the child's exit but waitpid did not find it",
-                    ))),
-                    Err(e) => Poll::Ready(Err(e)),
-                })
-                .await
-            }
+        })
+        .await
+        .map_err(|e| io::Error::other(format!("waiting for a child on the blocking pool: {e}")))?;
+        waited?;
+        match self.try_wait()? {
+            Some(s) => Ok(s),
+            None => Err(io::Error::other(
+                "waitid reported the child's exit but waitpid did not find it",
+            )),
         }
     }
 
@@ -239,5 +246,28 @@ impl Drop for Child {
                 drop(crate::spawn_blocking(reap));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Command;
+
+    /// The fallback used where pidfds are unavailable: exit code and a kill, both seen.
+    #[test]
+    fn blocking_pool_fallback_waits_and_reaps() {
+        let rt = crate::Runtime::new_current_thread().unwrap();
+        rt.block_on(async {
+            let mut c = Command::new("sh").args(["-c", "exit 4"]).spawn().unwrap();
+            assert_eq!(c.wait_blocking().await.unwrap().code(), Some(4));
+            assert_eq!(c.id(), None);
+            let mut c = Command::new("sleep").arg("1000").spawn().unwrap();
+            c.start_kill().unwrap();
+            let st = c.wait_blocking().await.unwrap();
+            assert_eq!(
+                std::os::unix::process::ExitStatusExt::signal(&st),
+                Some(libc::SIGKILL)
+            );
+        });
     }
 }
