@@ -1,9 +1,16 @@
 //! rpal-net: sockets for the rpal runtime.
 //!
 //! * [`tcp`]: [`TcpListener`], [`TcpStream`];
-//! * [`unix`]: [`UnixListener`], [`UnixStream`] (filesystem paths and Linux abstract names);
+//! * [`udp`]: [`UdpSocket`] (datagrams);
+//! * [`unix`]: [`UnixListener`], [`UnixStream`], [`UnixDatagram`] (filesystem paths and Linux
+//!   abstract names);
+//! * [`rpal`]: [`RpalListener`], [`RpalStream`]: a local stream over shared memory with a plain
+//!   Unix-socket fallback;
 //! * [`service`]: [`service::ServiceClient`], one client API for a service in this process
 //!   (through the call gate) or in another (over an [`RpalStream`]).
+//!
+//! Streams split into halves like Tokio's: `split()` borrows, `into_split()` gives owned halves
+//! that can move to different tasks and `reunite`.
 //!
 //! Streams implement `futures_io::AsyncRead` and `AsyncWrite`; use the extension traits of the
 //! `futures` crate (`AsyncReadExt`, `AsyncWriteExt`) for `read`, `write_all` and friends.
@@ -41,10 +48,12 @@ mod loom;
 pub mod rpal;
 pub mod service;
 pub mod tcp;
+pub mod udp;
 pub mod unix;
 
 // The stream layer is not loom-modelled (the ring and doorbell below it are).
 #[cfg(not(loom))]
 pub use rpal::{RpalConfig, RpalListener, RpalStream};
 pub use tcp::{TcpListener, TcpStream};
-pub use unix::{UnixListener, UnixStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixListener, UnixStream};

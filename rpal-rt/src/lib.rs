@@ -25,13 +25,16 @@
 
 pub mod blocking;
 mod executor;
+pub mod fs;
 pub mod gate;
 pub mod io;
 mod loom;
 mod macros;
 pub mod metrics;
+pub mod process;
 pub(crate) mod reactor;
 pub mod runtime;
+pub mod signal;
 pub mod sync;
 pub mod task;
 pub mod time;

@@ -3,20 +3,42 @@
 use std::future::poll_fn;
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use rpal_rt::io::Interest;
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
+use super::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::evented::Evented;
 
 /// A TCP connection. Implements `futures_io::AsyncRead` and `AsyncWrite` (`poll_close` shuts the
 /// write side down).
+///
+/// # Examples
+/// ```
+/// use futures::{AsyncReadExt, AsyncWriteExt};
+/// use rpal_net::{TcpListener, TcpStream};
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+///     client.set_nodelay(true).unwrap();
+///     let (mut server, peer) = listener.accept().await.unwrap();
+///     assert_eq!(peer, client.local_addr().unwrap());
+///     client.write_all(b"hi").await.unwrap();
+///     let (mut rd, _wr) = TcpStream::split(&mut server);
+///     let mut buf = [0u8; 2];
+///     rd.read_exact(&mut buf).await.unwrap();
+///     assert_eq!(&buf, b"hi");
+/// });
+/// ```
 #[derive(Debug)]
 pub struct TcpStream {
-    inner: Evented<std::net::TcpStream>,
+    pub(super) inner: Evented<std::net::TcpStream>,
 }
 
 impl TcpStream {
@@ -111,6 +133,126 @@ impl TcpStream {
         self.inner.get_ref().set_nodelay(nodelay)
     }
 
+    /// Reads `TCP_NODELAY`.
+    ///
+    /// # Errors
+    /// As `getsockopt(2)`.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.get_ref().nodelay()
+    }
+
+    /// Sets `SO_LINGER`: `Some(t)` makes close wait up to `t` for unsent data (`Some(0)` resets
+    /// the connection on close); `None` restores the default background close.
+    ///
+    /// # Errors
+    /// As `setsockopt(2)`.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        Ok(rustix::net::sockopt::set_socket_linger(
+            self.inner.get_ref(),
+            linger,
+        )?)
+    }
+
+    /// Reads `SO_LINGER`.
+    ///
+    /// # Errors
+    /// As `getsockopt(2)`.
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        Ok(rustix::net::sockopt::socket_linger(self.inner.get_ref())?)
+    }
+
+    /// Sets `IP_TTL`.
+    ///
+    /// # Errors
+    /// As `setsockopt(2)`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.get_ref().set_ttl(ttl)
+    }
+
+    /// Reads `IP_TTL`.
+    ///
+    /// # Errors
+    /// As `getsockopt(2)`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.get_ref().ttl()
+    }
+
+    /// Sets `SO_RCVBUF` (the kernel doubles the value and clamps it to `rmem_max`).
+    ///
+    /// # Errors
+    /// As `setsockopt(2)`.
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        Ok(rustix::net::sockopt::set_socket_recv_buffer_size(
+            self.inner.get_ref(),
+            size,
+        )?)
+    }
+
+    /// Reads `SO_RCVBUF`.
+    ///
+    /// # Errors
+    /// As `getsockopt(2)`.
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        Ok(rustix::net::sockopt::socket_recv_buffer_size(
+            self.inner.get_ref(),
+        )?)
+    }
+
+    /// Sets `SO_SNDBUF` (the kernel doubles the value and clamps it to `wmem_max`).
+    ///
+    /// # Errors
+    /// As `setsockopt(2)`.
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        Ok(rustix::net::sockopt::set_socket_send_buffer_size(
+            self.inner.get_ref(),
+            size,
+        )?)
+    }
+
+    /// Reads `SO_SNDBUF`.
+    ///
+    /// # Errors
+    /// As `getsockopt(2)`.
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        Ok(rustix::net::sockopt::socket_send_buffer_size(
+            self.inner.get_ref(),
+        )?)
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`).
+    ///
+    /// # Errors
+    /// As `getsockopt(2)`.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.get_ref().take_error()
+    }
+
+    /// Receives into `buf` without removing the bytes from the socket's queue (waits until some
+    /// bytes are there; 0 means end of stream).
+    ///
+    /// # Errors
+    /// As `recv(2)` with `MSG_PEEK`.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.inner.poll_io(cx, Interest::READABLE, |s| s.peek(buf))).await
+    }
+
+    /// Borrows the stream as a read half and a write half that can be used at the same time.
+    ///
+    /// With `futures::AsyncReadExt` in scope, `stream.split()` resolves to that trait's by-value
+    /// `split` (a lock-based split) before this one: call `TcpStream::split(&mut stream)` to get these
+    /// lock-free halves.
+    /// Typical use: the two branches of a `join!`.
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        (ReadHalf(self), WriteHalf(self))
+    }
+
+    /// Splits the stream into owned halves that can move to different tasks;
+    /// [`OwnedReadHalf::reunite`] puts them back together. Dropping the write half shuts the
+    /// write direction down.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        split::into_split(self.inner)
+    }
+
     /// Shuts down the read side, the write side, or both.
     ///
     /// # Errors
@@ -123,6 +265,12 @@ impl TcpStream {
 impl AsRawFd for TcpStream {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.inner.get_ref().as_raw_fd()
+    }
+}
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.get_ref().as_fd()
     }
 }
 

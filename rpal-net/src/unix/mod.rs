@@ -1,10 +1,15 @@
-//! Unix-domain stream sockets: [`UnixListener`] and [`UnixStream`], on filesystem paths or Linux
-//! abstract names.
+//! Unix-domain sockets on filesystem paths or Linux abstract names: [`UnixListener`] and
+//! [`UnixStream`] (with borrowed [`ReadHalf`]/[`WriteHalf`] and owned
+//! [`OwnedReadHalf`]/[`OwnedWriteHalf`] halves), and [`UnixDatagram`].
+mod datagram;
 mod listener;
 pub mod scm;
+mod split;
 mod stream;
 
+pub use datagram::UnixDatagram;
 pub use listener::UnixListener;
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 pub use stream::{PeerCred, UnixStream};
 
 use std::io;

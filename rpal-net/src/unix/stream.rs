@@ -7,6 +7,7 @@ use std::os::unix::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use super::split::{self, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use super::UnixAddr;
 use crate::evented::Evented;
 
@@ -23,9 +24,27 @@ pub struct PeerCred {
 }
 
 /// A Unix stream connection. Implements `futures_io::AsyncRead` and `AsyncWrite`.
+///
+/// # Examples
+/// ```
+/// use futures::{AsyncReadExt, AsyncWriteExt};
+/// use rpal_net::UnixStream;
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let (mut a, mut b) = UnixStream::pair().unwrap();
+///     a.write_all(b"hi").await.unwrap();
+///     let (mut rd, mut wr) = UnixStream::split(&mut b);
+///     let mut buf = [0u8; 2];
+///     rd.read_exact(&mut buf).await.unwrap();
+///     wr.write_all(&buf).await.unwrap();
+///     a.read_exact(&mut buf).await.unwrap();
+///     assert_eq!(&buf, b"hi");
+/// });
+/// ```
 #[derive(Debug)]
 pub struct UnixStream {
-    inner: Evented<std::os::unix::net::UnixStream>,
+    pub(super) inner: Evented<std::os::unix::net::UnixStream>,
 }
 
 impl UnixStream {
@@ -113,6 +132,38 @@ impl UnixStream {
     /// As `getpeername(2)`.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().peer_addr()
+    }
+
+    /// The local address (unnamed for a socket from [`pair`](Self::pair) or a client).
+    ///
+    /// # Errors
+    /// As `getsockname(2)`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`).
+    ///
+    /// # Errors
+    /// As `getsockopt(2)`.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.get_ref().take_error()
+    }
+
+    /// Borrows the stream as a read half and a write half that can be used at the same time.
+    ///
+    /// With `futures::AsyncReadExt` in scope, `stream.split()` resolves to that trait's by-value
+    /// `split` (a lock-based split) before this one: call `UnixStream::split(&mut stream)` to get these
+    /// lock-free halves.
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        (ReadHalf(self), WriteHalf(self))
+    }
+
+    /// Splits the stream into owned halves that can move to different tasks;
+    /// [`OwnedReadHalf::reunite`] puts them back together. Dropping the write half shuts the
+    /// write direction down.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        split::into_split(self.inner)
     }
 
     /// Shuts down the read side, the write side, or both.
