@@ -44,6 +44,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod evented;
+mod halves;
 mod loom;
 pub mod rpal;
 pub mod service;
