@@ -164,10 +164,9 @@ struct Frame {
 pub fn wait<F: Future>(future: F) -> F::Output {
     let frame = CURRENT.with(Cell::get);
     assert!(!frame.is_null(), "gate::wait called outside a gate handler");
-    // SAFETY: CURRENT is non-null only while a handler's coroutine runs on this thread, and
-    // then points to that handler's `Frame`, which lives on the coroutine's stack until the
-    // coroutine ends; this code runs inside that handler (nested handlers set their own frame
-    // and `resume` puts this one back when they switch out).
+    // SAFETY: CURRENT is non-null only while a handler's coroutine runs on this thread, pointing
+    // to its `Frame` on the coroutine's stack (alive until the coroutine ends); we run inside that
+    // handler (nested handlers set their own frame and `resume` restores this one).
     let frame = unsafe { &*frame };
     let mut future = pin!(future);
     loop {
