@@ -47,6 +47,7 @@ mod evented;
 mod halves;
 mod loom;
 pub mod rpal;
+#[cfg(not(loom))]
 pub mod service;
 pub mod tcp;
 pub mod udp;
