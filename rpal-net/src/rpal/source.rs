@@ -90,7 +90,8 @@ impl WaitSlot {
 
     /// The end stopped waiting (it found work itself).
     pub(crate) fn done(&self) {
-        if self.waiting.swap(false, Ordering::AcqRel) {
+        // A plain load first: this runs on every read and write, and usually nothing waits.
+        if self.waiting.load(Ordering::Relaxed) && self.waiting.swap(false, Ordering::AcqRel) {
             self.cancel_park();
         }
     }
@@ -124,6 +125,8 @@ impl WaitSlot {
 #[derive(Debug, Default)]
 pub(crate) struct RpalSource {
     slots: Mutex<Vec<Arc<WaitSlot>>>,
+    /// Slots woken by the last `poll`, kept so waking allocates nothing after warm-up.
+    woken: Mutex<Vec<Arc<WaitSlot>>>,
 }
 
 impl RpalSource {
@@ -134,7 +137,7 @@ impl RpalSource {
 
 impl UserSource for RpalSource {
     fn poll(&self) -> bool {
-        let mut woken: Vec<Arc<WaitSlot>> = Vec::new();
+        let mut woken = lock(&self.woken);
         {
             let mut slots = lock(&self.slots);
             if slots.is_empty() {
@@ -154,11 +157,13 @@ impl UserSource for RpalSource {
                 true
             });
         }
-        // Wakers run outside the lock (a woken task may run inline and list itself again).
-        for s in &woken {
+        // Wakers run outside the slots lock (a waker may call back into this source); the
+        // `woken` buffer is only ever locked here, by this worker.
+        let any = !woken.is_empty();
+        for s in woken.drain(..) {
             s.wake();
         }
-        !woken.is_empty()
+        any
     }
 
     fn prepare_park(&self) -> bool {

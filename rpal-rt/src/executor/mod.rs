@@ -12,8 +12,6 @@ mod worker;
 use std::future::Future;
 use std::io;
 
-#[allow(unused_imports)]
-pub(crate) use worker::EVENT_INTERVAL;
 pub(crate) use worker::{Core, WorkerShared};
 
 use crate::runtime::context;

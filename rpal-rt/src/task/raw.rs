@@ -160,11 +160,6 @@ impl RawTask {
 pub(crate) struct Notified(pub(super) RawTask);
 
 impl Notified {
-    #[allow(dead_code)]
-    pub(crate) fn raw(&self) -> RawTask {
-        self.0
-    }
-
     pub(crate) fn owner(&self) -> &Owner {
         &self.0.header().owner
     }

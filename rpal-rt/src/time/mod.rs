@@ -57,6 +57,5 @@ pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use sleep::{sleep, sleep_until, Sleep};
 pub use timeout::{timeout, timeout_at, Timeout};
 
-#[allow(unused_imports)] // used by the runtime builder
 pub(crate) use clock::DEFAULT_TICK;
 pub(crate) use handle::TimeHandle;
