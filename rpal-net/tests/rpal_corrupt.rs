@@ -117,7 +117,12 @@ impl Hostile {
             Frame::Accept(a) => a,
             other => panic!("expected Accept, got {other:?}"),
         };
-        assert_eq!(fds.len(), 3, "Accept carries memfd + 2 eventfds");
+        let states = usize::from(accept.flags & wire::FLAG_WORKER_STATES != 0);
+        assert_eq!(
+            fds.len(),
+            3 + states,
+            "Accept carries memfd + 2 eventfds (+ the worker-state table when flagged)"
+        );
         let mut fds = fds.into_iter();
         let memfd = fds.next().unwrap();
         let (server_data, server_room) = (fds.next().unwrap(), fds.next().unwrap());
@@ -586,8 +591,11 @@ fn hostile_server(
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         let mut fds = Vec::new();
         let f = read_frame(&s, &mut fds).unwrap();
-        assert!(matches!(f, Frame::Hello(_)), "{f:?}");
-        assert_eq!(fds.len(), 2);
+        let Frame::Hello(h) = f else {
+            panic!("expected Hello, got {f:?}")
+        };
+        let states = usize::from(h.flags & wire::FLAG_WORKER_STATES != 0);
+        assert_eq!(fds.len(), 2 + states);
         answer(&s);
         // Wait for the client to go away.
         let mut sink = Vec::new();
@@ -732,6 +740,60 @@ fn hostile_servers_make_connect_fail_cleanly() {
         });
         connect_must_fail(&path, "memfd larger than announced").await;
         join_off_runtime(t).await;
+
+        // Worker-state tables that must be refused: flagged but missing, unsealed, the wrong
+        // size, sealed with an empty header, and an eventfd in its place.
+        type Table = fn() -> Option<OwnedFd>;
+        let cases: [(&str, Table); 5] = [
+            ("worker-state table flagged but missing", || None),
+            ("unsealed worker-state table", || {
+                let fd = rustix::fs::memfd_create("t", rustix::fs::MemfdFlags::empty()).unwrap();
+                rustix::fs::ftruncate(&fd, rpal_rt::io::worker_state::TABLE_LEN as u64).unwrap();
+                Some(fd)
+            }),
+            ("worker-state table of the wrong size", || {
+                let fd =
+                    rustix::fs::memfd_create("t", rustix::fs::MemfdFlags::ALLOW_SEALING).unwrap();
+                rustix::fs::ftruncate(&fd, 4096).unwrap();
+                rustix::fs::fcntl_add_seals(
+                    &fd,
+                    rustix::fs::SealFlags::SHRINK | rustix::fs::SealFlags::GROW,
+                )
+                .unwrap();
+                Some(fd)
+            }),
+            ("worker-state table without a header", || {
+                let fd =
+                    rustix::fs::memfd_create("t", rustix::fs::MemfdFlags::ALLOW_SEALING).unwrap();
+                rustix::fs::ftruncate(&fd, rpal_rt::io::worker_state::TABLE_LEN as u64).unwrap();
+                rustix::fs::fcntl_add_seals(
+                    &fd,
+                    rustix::fs::SealFlags::SHRINK | rustix::fs::SealFlags::GROW,
+                )
+                .unwrap();
+                Some(fd)
+            }),
+            ("eventfd as the worker-state table", || Some(eventfd())),
+        ];
+        for (i, (what, table)) in cases.into_iter().enumerate() {
+            let path = SockPath::new(&format!("cor-srv-states{i}"));
+            let t = hostile_server(&path, move |s| {
+                let (layout, mut a) = good_accept();
+                a.flags |= wire::FLAG_WORKER_STATES;
+                let region = SharedRegion::create(layout.region_len, None).unwrap();
+                for off in layout.offsets {
+                    init_ring(&region, off, layout.ring_len, u64::from(CAP)).unwrap();
+                }
+                let fd = region.try_clone_fd().unwrap();
+                let (e1, e2) = (eventfd(), eventfd());
+                let states = table();
+                let mut fds = vec![fd.as_fd(), e1.as_fd(), e2.as_fd()];
+                fds.extend(states.as_ref().map(|f| f.as_fd()));
+                send_accept(s, a, &fds);
+            });
+            connect_must_fail(&path, what).await;
+            join_off_runtime(t).await;
+        }
     });
 }
 

@@ -36,8 +36,31 @@
 //! caches and ringing costs one fence and one cache hit, no syscall. The loom model in
 //! `rpal/tests/loom_doorbell.rs` checks this, with a model futex that really sleeps.
 //!
+//! # Worker slots: ringing only a sleeping worker
+//!
+//! When the peer process sent its worker-state table at the handshake
+//! (`rpal_rt::io::worker_state`), a waiter running on an rpal worker publishes differently:
+//! [`arm`](crate::rpal::ring::RingProbe::arm_data) stores its worker's slot index into the
+//! parking line's `slot` and sets `word = 1` as soon as its task waits (no fence), and leaves it
+//! set across the worker's parks. The worker itself publishes WAIT in its table slot before it
+//! parks. The notifier then rings only if `word` is 1 **and** the slot says WAIT: while the
+//! worker runs (RUNNING or CALL) it will poll this ring before parking, so no syscall is needed,
+//! however many messages arrive.
+//!
+//! The argument is the same Dekker pair with more stores on the waiter's side. Worker: (W1) the
+//! arm stores (`slot`, `word = 1`, possibly long before) and store WAIT in its table slot;
+//! (W2) `fence(SeqCst)`; (W3) re-check every waiting ring. Notifier: (N1) publish; (N2) `fence`;
+//! (N3) load `word`, then `slot`, then the table slot. If W2 precedes N2, N3 sees all of W1's
+//! stores and rings; otherwise W3 sees N1's data and the worker does not park. A wake-up claims
+//! `word` (swap to 0) as before, so the waiter's worker re-arms it at its next park, before W2.
+//! Without a table, or with `slot == NO_SLOT`, the notifier decides on `word` alone (and the
+//! waiter sets `word` only at park time, the classic handshake above). The loom model
+//! `loom_doorbell_worker_slot_no_lost_wakeup` checks the slot variant.
+//!
 //! A peer can write any value into a word; a non-zero value is taken as "parked", so the worst a
-//! faulty peer causes is a spurious wake-up of its own side, or a missed wake-up of itself.
+//! faulty peer causes is a spurious wake-up of its own side, or a missed wake-up of itself. A
+//! `slot` out of the table's range is ignored (the notifier rings on `word` alone); the table
+//! itself is read-only here and sealed against resizing, so a peer cannot fault our reads.
 //!
 //! Both sides of a word must agree on the wake mechanism (futex or eventfd), chosen at the
 //! handshake.
@@ -50,7 +73,19 @@ use std::ptr::NonNull;
 use std::time::Duration;
 
 use crate::loom::sync::atomic::{fence, AtomicU32, Ordering};
+use crate::loom::sync::Arc;
+use crate::rpal::ring::layout::{Parking, NO_SLOT};
 use crate::rpal::ring::Keep;
+
+/// A peer's worker-state table as the notifier reads it: rpal-rt's read-only mapping, or a
+/// heap model under loom.
+#[cfg(not(loom))]
+pub(crate) type StateTable = rpal_rt::io::worker_state::PeerTable;
+#[cfg(loom)]
+pub(crate) type StateTable = crate::rpal::tests::loom_states::ModelTable;
+
+/// The table value of a worker parked (or about to park) in its reactor.
+const WORKER_WAIT: u32 = rpal_rt::io::worker_state::WAIT;
 
 /// Parking word value: the waiter is running (or was already notified).
 const RUNNING: u32 = 0;
@@ -90,6 +125,9 @@ pub struct DoorbellStats {
     pub notify_checks: u64,
     /// Wake-ups sent (one futex-wake or eventfd-write syscall each).
     pub rings: u64,
+    /// Notifications skipped because the waiter's worker was running (it polls the ring
+    /// before it parks), read from the peer's worker-state table.
+    pub worker_busy: u64,
     /// Calls to [`Doorbell::prepare_wait`].
     pub waits_prepared: u64,
     /// Of those, how many found work in the re-check (no sleep).
@@ -107,11 +145,13 @@ pub struct DoorbellStats {
 /// `Sync`: each endpoint owns its doorbells.
 pub struct Doorbell {
     /// # Invariant
-    /// Points to a parking word in a ring header that stays mapped while `_keep` lives (or, for
+    /// Points to a parking line in a ring header that stays mapped while `_keep` lives (or, for
     /// `Keep::Caller`, as long as the ring's creator promised).
-    word: NonNull<AtomicU32>,
+    park: NonNull<Parking>,
     wake: Wake,
     stats: Cell<DoorbellStats>,
+    /// The waiter's process's worker-state table, when its process sent one.
+    peer_states: Option<Arc<StateTable>>,
     _keep: Keep,
 }
 
@@ -122,7 +162,8 @@ unsafe impl Send for Doorbell {}
 impl fmt::Debug for Doorbell {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Doorbell")
-            .field("word", &self.word)
+            .field("park", &self.park)
+            .field("peer_states", &self.peer_states.is_some())
             .field("wake", &self.wake)
             .field("stats", &self.stats.get())
             .finish()
@@ -134,19 +175,55 @@ impl Doorbell {
     ///
     /// `word` must stay valid while `keep` lives (or as the ring's creator promised for
     /// `Keep::Caller`).
-    pub(crate) unsafe fn from_raw(word: NonNull<AtomicU32>, wake: Wake, keep: Keep) -> Self {
+    pub(crate) unsafe fn from_raw(park: NonNull<Parking>, wake: Wake, keep: Keep) -> Self {
         Doorbell {
-            word,
+            park,
             wake,
             stats: Cell::new(DoorbellStats::default()),
+            peer_states: None,
             _keep: keep,
         }
     }
 
-    fn word(&self) -> &AtomicU32 {
+    /// Notifier side: read the waiter's worker state from `table` (its process's worker-state
+    /// table) and ring only while that worker waits. See "Worker slots" in the module docs.
+    pub(crate) fn with_peer_states(mut self, table: Arc<StateTable>) -> Self {
+        self.peer_states = Some(table);
+        self
+    }
+
+    fn parking(&self) -> &Parking {
         crate::rpal::protect::ensure_readable();
-        // SAFETY: field invariant: mapped while self lives; an atomic accepts any bytes.
-        unsafe { self.word.as_ref() }
+        // SAFETY: field invariant: mapped while self lives; atomics accept any bytes.
+        unsafe { self.park.as_ref() }
+    }
+
+    fn word(&self) -> &AtomicU32 {
+        &self.parking().word
+    }
+
+    /// The state of the worker the waiter armed its line with, if the peer sent its table and
+    /// the line names a slot in range.
+    #[cfg(not(loom))]
+    pub(crate) fn waiter_worker_state(&self) -> Option<rpal_rt::io::worker_state::WorkerState> {
+        let table = self.peer_states.as_ref()?;
+        table.state(self.parking().slot.load(Ordering::Relaxed))
+    }
+
+    /// True if the waiter named a worker slot that is not in WAIT (it will poll the ring
+    /// before it parks). False without a table, without a slot, or with a slot out of range.
+    fn waiter_worker_busy(&self) -> bool {
+        let Some(table) = &self.peer_states else {
+            return false;
+        };
+        let slot = self.parking().slot.load(Ordering::Relaxed);
+        if slot == NO_SLOT {
+            return false;
+        }
+        match table.word(slot) {
+            Some(w) => w.load(Ordering::Relaxed) != WORKER_WAIT,
+            None => false,
+        }
     }
 
     fn count(&self, f: impl FnOnce(&mut DoorbellStats)) {
@@ -181,6 +258,11 @@ impl Doorbell {
         self.count(|s| s.notify_checks += 1);
         // N3, read-only fast path.
         if self.word().load(Ordering::Relaxed) == RUNNING {
+            return Ok(false);
+        }
+        // Still read-only: the waiter's worker runs and will see the data before it parks.
+        if self.waiter_worker_busy() {
+            self.count(|s| s.worker_busy += 1);
             return Ok(false);
         }
         // Claim the wake-up: only one notifier per word, but the waiter may be cancelling.

@@ -2,13 +2,17 @@
 //!
 //! ```text
 //! client                                         server
-//!   Hello{version, EVENTFD, capacity, pid}
-//!     + SCM_RIGHTS [data_efd_c, room_efd_c]  ->
-//!                                            <-  Accept{version, EVENTFD, capacity, region_len,
-//!                                                offsets} + SCM_RIGHTS [memfd, data_efd_s,
-//!                                                room_efd_s]
+//!   Hello{version, EVENTFD [| WORKER_STATES], capacity, pid}
+//!     + SCM_RIGHTS [data_efd_c, room_efd_c
+//!                   (, states_c)]            ->
+//!                                            <-  Accept{version, EVENTFD [| WORKER_STATES],
+//!                                                capacity, region_len, offsets} + SCM_RIGHTS
+//!                                                [memfd, data_efd_s, room_efd_s (, states_s)]
 //!                                            or  Reject{reason}: both sides go on over the socket
 //! ```
+//! `states_*` is the sender's worker-state table (`rpal_rt::io::worker_state`), present exactly
+//! when the frame has `FLAG_WORKER_STATES`; the receiver maps it read-only after checking its
+//! size, seals and header, and then rings the sender's waiters only while their worker waits.
 //! Ring 0 carries client-to-server bytes, ring 1 server-to-client. Each side rings the peer's
 //! `data` eventfd after publishing into a ring the peer waits on, and the peer's `room` eventfd
 //! after freeing room the peer waits for.
@@ -29,10 +33,11 @@ use rpal_rt::io::Interest;
 use super::eventfd;
 use super::ring::{init_ring, Consumer, Producer, RegionLayout};
 use super::shm::SharedRegion;
+use super::transport::WorkerStates;
 use super::transport::{Link, RingReader, RingWriter};
 use super::wire::{
-    self, decode, Accept, Frame, Hello, Reject, RejectReason, FLAG_EVENTFD_DOORBELL, HEADER_LEN,
-    MAX_BODY_LEN, PROTOCOL_VERSION,
+    self, decode, Accept, Frame, Hello, Reject, RejectReason, FLAG_EVENTFD_DOORBELL,
+    FLAG_WORKER_STATES, HEADER_LEN, MAX_BODY_LEN, PROTOCOL_VERSION,
 };
 use super::RpalConfig;
 use crate::unix::scm::{recv_with_fds, send_with_fds};
@@ -117,22 +122,59 @@ async fn read_frame(sock: &UnixStream, fds: &mut Vec<OwnedFd>) -> io::Result<Fra
     Ok(frame)
 }
 
+/// This process's worker-state table, if it has one, and the flag announcing it.
+fn our_states() -> (u16, Option<std::os::fd::BorrowedFd<'static>>) {
+    match rpal_rt::io::worker_state::table_fd() {
+        Some(fd) => (FLAG_WORKER_STATES, Some(fd)),
+        None => (0, None),
+    }
+}
+
+/// Splits the descriptors of a frame into the `N` fixed ones and the peer's worker-state
+/// table (present exactly when `flags` has `FLAG_WORKER_STATES`), checking the count.
+fn split_fds<const N: usize>(
+    mut fds: Vec<OwnedFd>,
+    flags: u16,
+    frame: &str,
+) -> io::Result<([OwnedFd; N], Option<OwnedFd>)> {
+    let with_states = flags & FLAG_WORKER_STATES != 0;
+    let expected = N + usize::from(with_states);
+    if fds.len() != expected {
+        return Err(invalid(format!(
+            "{frame} came with {} descriptors, expected {expected}",
+            fds.len()
+        )));
+    }
+    let states = if with_states { fds.pop() } else { None };
+    let fixed: [OwnedFd; N] = fds
+        .try_into()
+        .map_err(|_| invalid(format!("{frame}: descriptor count")))?;
+    Ok((fixed, states))
+}
+
+/// Maps the peer's worker-state table, if it sent one.
+fn map_peer_states(fd: Option<OwnedFd>, sent_ours: bool) -> io::Result<WorkerStates> {
+    let peer = match fd {
+        Some(fd) => Some(Arc::new(rpal_rt::io::worker_state::PeerTable::map(fd)?)),
+        None => None,
+    };
+    Ok(WorkerStates { peer, sent_ours })
+}
+
 /// Client side: asks for rings; falls back to the plain socket if the server rejects.
 pub(crate) async fn client(sock: UnixStream, config: &RpalConfig) -> io::Result<Outcome> {
     let data_efd = eventfd::new()?;
     let room_efd = eventfd::new()?;
+    let (states_flag, states_fd) = our_states();
     let hello = Frame::Hello(Hello {
         version: PROTOCOL_VERSION,
-        flags: FLAG_EVENTFD_DOORBELL,
+        flags: FLAG_EVENTFD_DOORBELL | states_flag,
         capacity: config.ring_capacity as u32,
         pid: std::process::id(),
     });
-    write_frame(
-        &sock,
-        &hello.to_bytes(),
-        &[data_efd.as_fd(), room_efd.as_fd()],
-    )
-    .await?;
+    let mut out_fds = vec![data_efd.as_fd(), room_efd.as_fd()];
+    out_fds.extend(states_fd);
+    write_frame(&sock, &hello.to_bytes(), &out_fds).await?;
     let mut fds = Vec::new();
     match read_frame(&sock, &mut fds).await? {
         Frame::Reject(_) => {
@@ -146,15 +188,11 @@ pub(crate) async fn client(sock: UnixStream, config: &RpalConfig) -> io::Result<
             if a.flags & FLAG_EVENTFD_DOORBELL == 0 {
                 return Err(invalid("server did not grant eventfd doorbells"));
             }
-            let [memfd, peer_data, peer_room]: [OwnedFd; 3] =
-                fds.try_into().map_err(|f: Vec<OwnedFd>| {
-                    invalid(format!(
-                        "Accept came with {} descriptors, expected 3",
-                        f.len()
-                    ))
-                })?;
+            let ([memfd, peer_data, peer_room], peer_states) =
+                split_fds::<3>(fds, a.flags, "Accept")?;
             eventfd::check_peer_eventfd(&peer_data)?;
             eventfd::check_peer_eventfd(&peer_room)?;
+            let states = map_peer_states(peer_states, states_flag != 0)?;
             let region = Arc::new(SharedRegion::from_fd(
                 memfd,
                 a.region_len as usize,
@@ -163,7 +201,7 @@ pub(crate) async fn client(sock: UnixStream, config: &RpalConfig) -> io::Result<
             let ring_len = RegionLayout::new(u64::from(a.capacity))?.ring_len;
             let prod = Producer::new(&region, a.offsets[0] as usize, ring_len)?;
             let cons = Consumer::new(&region, a.offsets[1] as usize, ring_len)?;
-            let link = Link::new(region, sock);
+            let link = Link::new(region, sock, states);
             let reader = RingReader::new(cons, peer_room, data_efd, link.clone(), config.spin)?;
             let writer = RingWriter::new(prod, peer_data, room_efd, link, config.spin)?;
             Ok(Outcome::Ring(Box::new((reader, writer))))
@@ -205,22 +243,24 @@ pub(crate) async fn server(sock: UnixStream, config: &RpalConfig) -> io::Result<
         reject(&sock, RejectReason::BadRequest).await;
         return Err(invalid("client cannot use eventfd doorbells"));
     }
-    let [peer_data, peer_room]: [OwnedFd; 2] = match fds.try_into() {
-        Ok(f) => f,
-        Err(f) => {
+    let (states_flag, states_fd) = our_states();
+    let checked = split_fds::<2>(fds, hello.flags, "Hello").and_then(|(fixed, peer_states)| {
+        let [peer_data, peer_room] = fixed;
+        eventfd::check_peer_eventfd(&peer_data)?;
+        eventfd::check_peer_eventfd(&peer_room)?;
+        Ok((
+            peer_data,
+            peer_room,
+            map_peer_states(peer_states, states_flag != 0)?,
+        ))
+    });
+    let (peer_data, peer_room, states) = match checked {
+        Ok(c) => c,
+        Err(e) => {
             reject(&sock, RejectReason::BadRequest).await;
-            return Err(invalid(format!(
-                "Hello came with {} descriptors, expected 2",
-                f.len()
-            )));
+            return Err(e);
         }
     };
-    if let Err(e) = eventfd::check_peer_eventfd(&peer_data)
-        .and_then(|()| eventfd::check_peer_eventfd(&peer_room))
-    {
-        reject(&sock, RejectReason::BadRequest).await;
-        return Err(e);
-    }
     // The server's configured capacity is the upper bound; both are powers of two.
     let capacity = u64::from(hello.capacity).min(config.ring_capacity as u64);
     let layout = RegionLayout::new(capacity)?;
@@ -240,20 +280,17 @@ pub(crate) async fn server(sock: UnixStream, config: &RpalConfig) -> io::Result<
     let room_efd = eventfd::new()?;
     let accept = Frame::Accept(Accept {
         version: PROTOCOL_VERSION,
-        flags: FLAG_EVENTFD_DOORBELL,
+        flags: FLAG_EVENTFD_DOORBELL | states_flag,
         capacity: capacity as u32,
         region_len: layout.region_len as u64,
         offsets: [layout.offsets[0] as u64, layout.offsets[1] as u64],
     });
     let memfd = region.try_clone_fd()?;
-    write_frame(
-        &sock,
-        &accept.to_bytes(),
-        &[memfd.as_fd(), data_efd.as_fd(), room_efd.as_fd()],
-    )
-    .await?;
+    let mut out_fds = vec![memfd.as_fd(), data_efd.as_fd(), room_efd.as_fd()];
+    out_fds.extend(states_fd);
+    write_frame(&sock, &accept.to_bytes(), &out_fds).await?;
     drop(memfd);
-    let link = Link::new(region, sock);
+    let link = Link::new(region, sock, states);
     let reader = RingReader::new(cons, peer_room, data_efd, link.clone(), config.spin)?;
     let writer = RingWriter::new(prod, peer_data, room_efd, link, config.spin)?;
     Ok(Outcome::Ring(Box::new((reader, writer))))

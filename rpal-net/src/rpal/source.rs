@@ -6,19 +6,28 @@
 //!   there. While the worker is busy, nobody has published "waiting", so the peer never rings.
 //! * When the worker is idle and some slot allows spinning, the worker keeps polling for an
 //!   adaptive budget before parking (`UserSource::wants_spin`).
-//! * Before the worker parks, [`RpalSource::prepare_park`] publishes "waiting" on every slot's
-//!   parking word and re-checks (the Dekker handshake of `doorbell.rs`); the peer that then
-//!   publishes sees the flag and rings this end's eventfd, which the task's reactor registration
-//!   watches. `after_park` retracts the flags.
+//! * Two ways to publish "waiting" (see `doorbell.rs`):
+//!   - **worker slot** (the peer has this process's worker-state table and the worker has a
+//!     slot): the end arms its parking line with the worker's slot index when it starts waiting
+//!     and leaves it armed across parks; the worker publishes WAIT in its own table slot and
+//!     fences before [`RpalSource::prepare_park`], which re-arms lines a wake-up consumed,
+//!     fences once and re-checks every ring. The peer rings only while the worker is in WAIT,
+//!     so a park costs one store per worker, not one per stream.
+//!   - **classic** (no table, or no slot): [`RpalSource::prepare_park`] publishes "waiting" on
+//!     every waiting slot's parking word, fences once and re-checks; `after_park` retracts.
+//!
+//! Either way the peer that publishes after the fence sees the flag and rings this end's
+//! eventfd, which the task's reactor registration watches.
 
 use std::cell::RefCell;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
-use rpal_rt::io::{register_source, SourceRegistration, UserSource};
+use rpal_rt::io::{register_source, worker_state, SourceRegistration, UserSource};
 
+use super::ring::layout::NO_SLOT;
 use super::ring::RingProbe;
 
 /// What a slot waits for.
@@ -36,6 +45,10 @@ pub(crate) struct WaitSlot {
     probe: RingProbe,
     what: WaitFor,
     spin: bool,
+    /// The peer reads this process's worker-state table: arm with the worker's slot.
+    peer_reads_slots: bool,
+    /// The worker slot the line is armed with (`NO_SLOT`: classic, armed only at park).
+    armed_slot: AtomicU32,
     waker: Mutex<Option<Waker>>,
     /// The end is waiting (set by the end, cleared by a source that woke it, or the end).
     waiting: AtomicBool,
@@ -46,11 +59,18 @@ pub(crate) struct WaitSlot {
 }
 
 impl WaitSlot {
-    pub(crate) fn new(probe: RingProbe, what: WaitFor, spin: bool) -> Arc<WaitSlot> {
+    pub(crate) fn new(
+        probe: RingProbe,
+        what: WaitFor,
+        spin: bool,
+        peer_reads_slots: bool,
+    ) -> Arc<WaitSlot> {
         Arc::new(WaitSlot {
             probe,
             what,
             spin,
+            peer_reads_slots,
+            armed_slot: AtomicU32::new(NO_SLOT),
             waker: Mutex::new(None),
             waiting: AtomicBool::new(false),
             listed_on: AtomicU64::new(0),
@@ -85,7 +105,45 @@ impl WaitSlot {
             current_source(worker)?.add(self.clone());
             self.listed_on.store(worker, Ordering::Release);
         }
+        let slot = match self.peer_reads_slots {
+            true => worker_state::current_index().unwrap_or(NO_SLOT),
+            false => NO_SLOT,
+        };
+        self.armed_slot.store(slot, Ordering::Relaxed);
+        if slot != NO_SLOT {
+            self.arm(slot);
+        }
         Ok(())
+    }
+
+    fn arm(&self, slot: u32) {
+        match self.what {
+            WaitFor::Data => self.probe.arm_data(slot),
+            WaitFor::Room => self.probe.arm_room(slot),
+        }
+    }
+
+    /// Before the park fence: re-arm a worker-slot line (a wake-up may have consumed it), or
+    /// publish "parked" on a classic one.
+    fn publish_for_park(&self) {
+        self.parks.fetch_add(1, Ordering::Relaxed);
+        let slot = self.armed_slot.load(Ordering::Relaxed);
+        if slot != NO_SLOT {
+            self.arm(slot);
+        } else {
+            self.arm_classic();
+        }
+    }
+
+    fn arm_classic(&self) {
+        match self.what {
+            WaitFor::Data => self.probe.publish_parked_data(),
+            WaitFor::Room => self.probe.publish_parked_room(),
+        }
+    }
+
+    fn is_classic(&self) -> bool {
+        self.armed_slot.load(Ordering::Relaxed) == NO_SLOT
     }
 
     /// The end stopped waiting (it found work itself).
@@ -94,17 +152,6 @@ impl WaitSlot {
         if self.waiting.load(Ordering::Relaxed) && self.waiting.swap(false, Ordering::AcqRel) {
             self.cancel_park();
         }
-    }
-
-    fn prepare_park(&self) -> bool {
-        let ready = match self.what {
-            WaitFor::Data => self.probe.prepare_wait_data(),
-            WaitFor::Room => self.probe.prepare_wait_room(),
-        };
-        if !ready {
-            self.parks.fetch_add(1, Ordering::Relaxed);
-        }
-        ready
     }
 
     fn cancel_park(&self) {
@@ -151,6 +198,9 @@ impl UserSource for RpalSource {
                 if s.ready() {
                     s.waiting.store(false, Ordering::Release);
                     s.listed_on.store(0, Ordering::Release);
+                    // Nobody waits on the line any more: disarm it, so the peer does not ring
+                    // when this worker next parks.
+                    s.cancel_park();
                     woken.push(s.clone());
                     return false;
                 }
@@ -168,14 +218,24 @@ impl UserSource for RpalSource {
 
     fn prepare_park(&self) -> bool {
         let slots = lock(&self.slots);
-        slots
-            .iter()
-            .filter(|s| s.waiting.load(Ordering::Acquire))
-            .any(|s| s.prepare_park())
+        let waiting = || slots.iter().filter(|s| s.waiting.load(Ordering::Acquire));
+        let mut any = false;
+        for s in waiting() {
+            s.publish_for_park();
+            any = true;
+        }
+        if !any {
+            return false;
+        }
+        // W2 for every line at once (and for the worker's WAIT, stored before this call).
+        fence(Ordering::SeqCst);
+        waiting().any(|s| s.ready())
     }
 
     fn after_park(&self) {
-        for s in lock(&self.slots).iter() {
+        // Classic lines are retracted; worker-slot lines stay armed while their end waits (the
+        // peer reads the worker's RUNNING and does not ring).
+        for s in lock(&self.slots).iter().filter(|s| s.is_classic()) {
             s.cancel_park();
         }
     }

@@ -10,6 +10,7 @@ use super::plain::{PlainReader, PlainWriter};
 use super::split::{ReadSide, RpalReadHalf, RpalWriteHalf, WriteSide};
 use super::RpalConfig;
 use crate::unix::{PeerCred, UnixAddr, UnixStream};
+use rpal_rt::io::worker_state::WorkerState;
 
 /// Counters of one stream: how often it had to make a syscall to wake or wait.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -22,6 +23,9 @@ pub struct RpalStats {
     pub doorbells_sent: u64,
     /// Times this side published "waiting" before its worker parked.
     pub parks: u64,
+    /// Wake-ups not sent because the peer's worker was running (read from the peer's
+    /// worker-state table): the peer polls its rings before it parks.
+    pub doorbells_skipped_busy: u64,
 }
 
 /// A local stream between two processes. Over shared memory when both sides speak RPAL
@@ -149,18 +153,30 @@ impl RpalStream {
 
     /// Counters of this stream.
     pub fn stats(&self) -> RpalStats {
-        let (doorbells_sent, parks) = match (&self.read, &self.write) {
+        let (doorbells_sent, parks, doorbells_skipped_busy) = match (&self.read, &self.write) {
             (ReadSide::Ring(r), WriteSide::Ring(w)) => (
                 r.doorbells_sent() + w.doorbells_sent(),
                 r.parks() + w.parks(),
+                r.doorbells_skipped_busy() + w.doorbells_skipped_busy(),
             ),
-            _ => (0, 0),
+            _ => (0, 0, 0),
         };
         RpalStats {
             bytes_written: self.write.bytes(),
             bytes_read: self.read.bytes(),
             doorbells_sent,
             parks,
+            doorbells_skipped_busy,
+        }
+    }
+
+    /// What the worker that the peer's reading task waits on is doing (RUNNING, WAIT or CALL),
+    /// read from the peer process's worker-state table without a syscall. `None` on the plain
+    /// socket, when the peer sent no table, or while its reader is not waiting on a worker.
+    pub fn peer_worker_state(&self) -> Option<WorkerState> {
+        match &self.write {
+            WriteSide::Ring(w) => w.peer_reader_worker(),
+            _ => None,
         }
     }
 

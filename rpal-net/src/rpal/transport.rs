@@ -23,7 +23,7 @@ use std::task::{Context, Poll};
 
 use rpal_rt::io::Interest;
 
-use super::doorbell::Doorbell;
+use super::doorbell::{Doorbell, StateTable};
 use super::error::RingError;
 use super::eventfd;
 use super::ring::{Consumer, Producer};
@@ -43,14 +43,30 @@ pub(crate) struct Link {
     /// The setup socket: credentials; its hang-up means the peer is gone.
     pub(crate) ctrl: UnixStream,
     peer_gone: AtomicBool,
+    /// How each side learns the other's worker states (see `doorbell.rs`, "Worker slots").
+    pub(crate) states: WorkerStates,
+}
+
+/// The worker-state tables exchanged at the handshake.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerStates {
+    /// The peer's table (read-only mapping): our notifiers ring only a peer worker in WAIT.
+    pub(crate) peer: Option<Arc<StateTable>>,
+    /// We sent ours: our waiters arm their lines with their worker's slot.
+    pub(crate) sent_ours: bool,
 }
 
 impl Link {
-    pub(crate) fn new(region: Arc<SharedRegion>, ctrl: UnixStream) -> Arc<Link> {
+    pub(crate) fn new(
+        region: Arc<SharedRegion>,
+        ctrl: UnixStream,
+        states: WorkerStates,
+    ) -> Arc<Link> {
         Arc::new(Link {
             _region: region,
             ctrl,
             peer_gone: AtomicBool::new(false),
+            states,
         })
     }
 
@@ -111,6 +127,14 @@ impl Watch {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// A notifier that reads the peer's worker states, if the peer sent its table.
+fn with_states(bell: Doorbell, link: &Link) -> Doorbell {
+    match &link.states.peer {
+        Some(t) => bell.with_peer_states(t.clone()),
+        None => bell,
     }
 }
 
@@ -200,8 +224,11 @@ impl RingReader {
         link: Arc<Link>,
         spin: bool,
     ) -> io::Result<RingReader> {
-        let room_bell = cons.room_doorbell(super::doorbell::Wake::EventFd(peer_room_efd));
-        let slot = WaitSlot::new(cons.probe(), WaitFor::Data, spin);
+        let room_bell = with_states(
+            cons.room_doorbell(super::doorbell::Wake::EventFd(peer_room_efd)),
+            &link,
+        );
+        let slot = WaitSlot::new(cons.probe(), WaitFor::Data, spin, link.states.sent_ours);
         Ok(RingReader {
             wait: Waiter::new(slot, data_efd, &link)?,
             cons,
@@ -214,6 +241,10 @@ impl RingReader {
 
     pub(crate) fn doorbells_sent(&self) -> u64 {
         self.room_bell.stats().rings
+    }
+
+    pub(crate) fn doorbells_skipped_busy(&self) -> u64 {
+        self.room_bell.stats().worker_busy
     }
 
     pub(crate) fn parks(&self) -> u64 {
@@ -357,8 +388,11 @@ impl RingWriter {
         link: Arc<Link>,
         spin: bool,
     ) -> io::Result<RingWriter> {
-        let data_bell = prod.data_doorbell(super::doorbell::Wake::EventFd(peer_data_efd));
-        let slot = WaitSlot::new(prod.probe(), WaitFor::Room, spin);
+        let data_bell = with_states(
+            prod.data_doorbell(super::doorbell::Wake::EventFd(peer_data_efd)),
+            &link,
+        );
+        let slot = WaitSlot::new(prod.probe(), WaitFor::Room, spin, link.states.sent_ours);
         Ok(RingWriter {
             wait: Waiter::new(slot, room_efd, &link)?,
             prod,
@@ -371,6 +405,15 @@ impl RingWriter {
 
     pub(crate) fn doorbells_sent(&self) -> u64 {
         self.data_bell.stats().rings
+    }
+
+    pub(crate) fn doorbells_skipped_busy(&self) -> u64 {
+        self.data_bell.stats().worker_busy
+    }
+
+    /// The state of the worker the peer's reader last armed its line with.
+    pub(crate) fn peer_reader_worker(&self) -> Option<rpal_rt::io::worker_state::WorkerState> {
+        self.data_bell.waiter_worker_state()
     }
 
     pub(crate) fn parks(&self) -> u64 {

@@ -56,8 +56,12 @@ pub const FLAG_FUTEX_DOORBELL: u16 = 1 << 0;
 /// Flag: the sender can wait on an eventfd and wants one for its doorbell.
 pub const FLAG_EVENTFD_DOORBELL: u16 = 1 << 1;
 
+/// Flag: the sender attached its process's worker-state table (one more descriptor, after the
+/// others): the receiver may ring the sender's waiters only while their worker is in WAIT.
+pub const FLAG_WORKER_STATES: u16 = 1 << 2;
+
 /// Every flag this version knows; other bits are rejected.
-pub const KNOWN_FLAGS: u16 = FLAG_FUTEX_DOORBELL | FLAG_EVENTFD_DOORBELL;
+pub const KNOWN_FLAGS: u16 = FLAG_FUTEX_DOORBELL | FLAG_EVENTFD_DOORBELL | FLAG_WORKER_STATES;
 
 const KIND_HELLO: u8 = 1;
 const KIND_ACCEPT: u8 = 2;

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use super::remote::Inject;
 use super::RtShared;
+use crate::io::worker_state::WorkerSlot;
 use crate::metrics::WorkerCounters;
 use crate::reactor::{self, source::SourceRegistry, Driver};
 use crate::runtime::context::{self, WorkerCx};
@@ -55,6 +56,9 @@ pub(crate) struct WorkerShared {
     pub(crate) sources: SourceRegistry,
     /// Counters read by `Runtime::metrics` (taskx); written only by this worker's thread.
     pub(crate) metrics: WorkerCounters,
+    /// This worker's RUNNING / WAIT / CALL word in the process's worker-state table (none if
+    /// the table is unavailable or full); written only by this worker's thread.
+    pub(crate) state: Option<WorkerSlot>,
 }
 
 impl std::fmt::Debug for WorkerShared {
@@ -150,6 +154,7 @@ impl Core {
             time,
             sources: SourceRegistry::new(),
             metrics: WorkerCounters::new(),
+            state: WorkerSlot::take(),
         });
         Ok((driver, worker))
     }
@@ -171,6 +176,7 @@ impl Core {
     /// Runs `f` with this core's context entered on the current thread.
     pub(crate) fn enter<R>(&mut self, f: impl FnOnce(&mut Driver, &WorkerCx) -> R) -> R {
         let _guard = context::enter(&self.cx);
+        let _slot = self.cx.worker.state.as_ref().map(WorkerSlot::enter);
         f(&mut self.driver, &self.cx)
     }
 
@@ -269,8 +275,17 @@ fn run(
 
         // Park.
         let timeout = worker.time.park_timeout(now);
+        // WAIT, then a full fence, then the sources re-check their rings: a peer that publishes
+        // and then reads WAIT rings us; one that read RUNNING published before our re-check.
+        if let Some(slot) = &worker.state {
+            slot.set_wait();
+            fence(SeqCst);
+        }
         if worker.sources.prepare_park() {
             worker.sources.after_park();
+            if let Some(slot) = &worker.state {
+                slot.set_running();
+            }
             worker.time.unparked();
             continue;
         }
@@ -288,6 +303,9 @@ fn run(
         }
         worker.parked.store(false, SeqCst);
         worker.notified.store(false, SeqCst);
+        if let Some(slot) = &worker.state {
+            slot.set_running();
+        }
         worker.sources.after_park();
         worker.time.unparked();
         let fired = worker.time.process(Instant::now());

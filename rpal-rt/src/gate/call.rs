@@ -351,6 +351,9 @@ impl Service {
     pub fn call_into(&self, request: &[u8], out: &mut Vec<u8>) -> Result<(), CallError> {
         // 1. Entry rights, declared before the resident so they are dropped after it.
         let _entry = self.enter();
+        // This worker publishes CALL while the handler runs on its thread (see
+        // `io::worker_state`); the previous state comes back when the call ends.
+        let _state = crate::io::worker_state::enter_call();
         // 2 + 3. A resident coroutine and the buffers; a failure changed nothing but the
         //    rights, restored by `_entry`.
         let (mut co, bufs) = self.begin(request)?;

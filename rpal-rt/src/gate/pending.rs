@@ -107,6 +107,8 @@ impl Running {
     /// Resumes the handler under the entry rights; `Some` when it returned.
     fn step(&mut self, waker: &Waker, out: &mut Vec<u8>) -> Option<Result<(), CallError>> {
         let _entry = self.service.enter();
+        // This worker publishes CALL while the handler runs on its thread.
+        let _state = crate::io::worker_state::enter_call();
         self.mailbox.set(Resume {
             waker: waker as *const Waker,
             entry: current_mask(),
@@ -148,6 +150,7 @@ impl Drop for Running {
                 // it, which the handler's guard switches to before it switches back (see
                 // `Job::run`). The resident dies; its stack goes back to the pool.
                 let _entry = self.service.enter();
+                let _state = crate::io::worker_state::enter_call();
                 self.mailbox.set(Resume {
                     waker: ptr::null(),
                     entry: current_mask(),

@@ -6,6 +6,8 @@
 //! * [`Interest`] and [`Ready`]: readiness sets; [`ReadyEvent`]: one observation of readiness.
 //! * [`UserSource`] and [`register_source`]: user-space event sources (shared-memory rings) that
 //!   the worker polls, without a syscall, before it parks; [`WorkerDoorbell`] wakes a parked worker.
+//! * [`worker_state`]: each worker's RUNNING / WAIT / CALL word in a table a peer process can
+//!   map read-only, so it rings a worker only when that worker sleeps.
 //! * [`util`]: `copy`, `copy_bidirectional`, `split`, `BufReader`/`BufWriter` on the futures-io
 //!   traits.
 //!
@@ -158,6 +160,7 @@ mod registration;
 mod source;
 // taskx: copy, copy_bidirectional, split, BufReader/BufWriter on the futures-io traits.
 pub mod util;
+pub mod worker_state;
 
 pub use registration::Registration;
 pub use source::{register_source, SourceRegistration, UserSource, WorkerDoorbell};

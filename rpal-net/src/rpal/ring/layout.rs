@@ -6,15 +6,19 @@
 //!       0  id    creator      magic u64 | version u32 | (pad u32) | capacity u64   (read once)
 //!     128  prod  producer     tail u64 | writer_closed u32
 //!     256  cons  consumer     head u64 | reader_closed u32
-//!     384  cw    both         consumer_waiting u32 (consumer sets 1, producer clears)
-//!     512  pw    both         producer_waiting u32 (producer sets 1, consumer clears)
+//!     384  cw    both         consumer_waiting: word u32 (consumer sets 1, producer clears)
+//!                                               | slot u32 (consumer's worker slot or NO_SLOT)
+//!     512  pw    both         producer_waiting: word u32 (producer sets 1, consumer clears)
+//!                                               | slot u32 (producer's worker slot or NO_SLOT)
 //!     640  data  producer     capacity bytes
 //! ```
 //!
 //! Each line is 128 bytes (two x86_64 cache lines, since the adjacent-line prefetcher pairs
 //! them), so the producer's hot word, the consumer's hot word and the two parking words never
-//! share a line. `consumer_waiting`/`producer_waiting` double as the futex words of the doorbell
-//! (see [`doorbell`](crate::rpal::doorbell)).
+//! share a line. The `word` of `consumer_waiting`/`producer_waiting` doubles as the futex word of
+//! the doorbell; `slot` names the waiter's worker in its process's worker-state table, so the
+//! notifier can skip the wake-up while that worker runs (see [`doorbell`](crate::rpal::doorbell)).
+
 //!
 //! Every field is an atomic integer, so any byte pattern is a valid header: a reference to a
 //! header over bytes a peer scribbled on is sound, and every value read is validated before use.
@@ -26,7 +30,7 @@ use crate::rpal::error::{Field, RingError};
 pub const RING_MAGIC: u64 = u64::from_le_bytes(*b"RPALRING");
 
 /// Version of this header layout; bumped on any change to the table above.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Bytes per padded line: two cache lines on x86_64 (the spatial prefetcher fetches pairs).
 pub const LINE: usize = 128;
@@ -84,6 +88,21 @@ pub(crate) struct ConsumerLine {
     pub(crate) reader_closed: AtomicU32,
 }
 
+/// Value of a parking line's `slot` when the waiter publishes no worker slot: the notifier then
+/// decides on `word` alone.
+pub(crate) const NO_SLOT: u32 = u32::MAX;
+
+/// A parking line: who waits, and on which worker.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct Parking {
+    /// 1 while the waiter wants a wake-up; the notifier clears it when it rings. The futex word.
+    pub(crate) word: AtomicU32,
+    /// The waiter's worker slot in its process's worker-state table (`rpal_rt::io::worker_state`),
+    /// or [`NO_SLOT`]. With a slot, the notifier rings only if that worker is in WAIT.
+    pub(crate) slot: AtomicU32,
+}
+
 /// The shared header of one ring (one direction of a stream).
 #[repr(C)]
 #[derive(Debug)]
@@ -91,12 +110,12 @@ pub(crate) struct RingHeader {
     pub(crate) id: Line<Identity>,
     pub(crate) prod: Line<ProducerLine>,
     pub(crate) cons: Line<ConsumerLine>,
-    /// 1 while the consumer is (about to be) asleep waiting for data; the producer clears it and
-    /// wakes. The futex word of the data doorbell.
-    pub(crate) consumer_waiting: Line<AtomicU32>,
-    /// 1 while the producer is (about to be) asleep waiting for room; the consumer clears it and
-    /// wakes. The futex word of the room doorbell.
-    pub(crate) producer_waiting: Line<AtomicU32>,
+    /// The consumer's parking line: `word` is 1 while it wants a wake-up for data (the producer
+    /// clears it and wakes); the futex word of the data doorbell.
+    pub(crate) consumer_waiting: Line<Parking>,
+    /// The producer's parking line: `word` is 1 while it wants a wake-up for room (the consumer
+    /// clears it and wakes); the futex word of the room doorbell.
+    pub(crate) producer_waiting: Line<Parking>,
 }
 
 // The shared layout is an ABI between processes: pin it down. (Under loom the atomics are model
@@ -122,8 +141,10 @@ impl RingHeader {
         self.prod.0.writer_closed.store(0, Ordering::Relaxed);
         self.cons.0.head.store(0, Ordering::Relaxed);
         self.cons.0.reader_closed.store(0, Ordering::Relaxed);
-        self.consumer_waiting.0.store(0, Ordering::Relaxed);
-        self.producer_waiting.0.store(0, Ordering::Relaxed);
+        for p in [&self.consumer_waiting.0, &self.producer_waiting.0] {
+            p.word.store(0, Ordering::Relaxed);
+            p.slot.store(NO_SLOT, Ordering::Relaxed);
+        }
         self.id.0.version.store(LAYOUT_VERSION, Ordering::Relaxed);
         self.id.0._pad.store(0, Ordering::Relaxed);
         self.id.0.capacity.store(capacity, Ordering::Relaxed);
@@ -171,7 +192,12 @@ impl RingHeader {
     /// A header on the heap (for the loom models, whose atomics cannot live in a mapping).
     #[cfg(all(test, loom))]
     pub(crate) fn new_boxed(capacity: u64) -> Box<RingHeader> {
-        let line = || Line(AtomicU32::new(0));
+        let line = || {
+            Line(Parking {
+                word: AtomicU32::new(0),
+                slot: AtomicU32::new(NO_SLOT),
+            })
+        };
         let h = Box::new(RingHeader {
             id: Line(Identity {
                 magic: AtomicU64::new(0),

@@ -72,7 +72,6 @@ pub use layout::{RegionLayout, HEADER_LEN, MAX_CAPACITY, MIN_CAPACITY};
 pub use probe::RingProbe;
 pub use producer::Producer;
 
-use crate::loom::sync::atomic::AtomicU32;
 use crate::loom::sync::Arc;
 use crate::rpal::doorbell::{Doorbell, Wake};
 use crate::rpal::error::{Field, RingError};
@@ -264,8 +263,8 @@ impl RingRef {
         self.capacity - 1
     }
 
-    /// A doorbell on one of this ring's parking words.
-    pub(crate) fn doorbell(&self, word: &AtomicU32, wake: Wake) -> Doorbell {
+    /// A doorbell on one of this ring's parking lines.
+    pub(crate) fn doorbell(&self, word: &layout::Parking, wake: Wake) -> Doorbell {
         // SAFETY: `word` is inside this ring's header, which stays mapped as long as `keep`
         // (cloned into the doorbell) or, for `Keep::Caller`, as long as the caller promised for
         // this ring and everything made from it.

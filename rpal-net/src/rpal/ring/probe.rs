@@ -9,7 +9,7 @@
 use std::fmt;
 use std::ptr::NonNull;
 
-use super::layout::RingHeader;
+use super::layout::{Parking, RingHeader, NO_SLOT};
 use super::{Keep, RingRef};
 use crate::loom::sync::atomic::{fence, Ordering};
 
@@ -78,46 +78,89 @@ impl RingProbe {
     /// Consumer side: publish "waiting for data", full fence, re-check. Returns true (and
     /// retracts "waiting") if data is already there: do not sleep.
     pub fn prepare_wait_data(&self) -> bool {
-        let w = &self.h().consumer_waiting.0;
-        let _w = crate::rpal::protect::write_window();
-        w.store(PARKED, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        if self.has_data() {
-            w.store(RUNNING, Ordering::Relaxed);
-            return true;
-        }
-        false
+        self.prepare_wait(&self.h().consumer_waiting.0, || self.has_data())
     }
 
     /// Consumer side: retract "waiting for data" (the producer stops ringing).
     pub fn cancel_wait_data(&self) {
-        let _w = crate::rpal::protect::write_window();
-        self.h()
-            .consumer_waiting
-            .0
-            .store(RUNNING, Ordering::Relaxed);
+        self.cancel(&self.h().consumer_waiting.0);
     }
 
     /// Producer side: publish "waiting for room", full fence, re-check. Returns true (and
     /// retracts "waiting") if room is already there.
     pub fn prepare_wait_room(&self) -> bool {
-        let w = &self.h().producer_waiting.0;
+        self.prepare_wait(&self.h().producer_waiting.0, || self.has_room())
+    }
+
+    /// Producer side: retract "waiting for room".
+    pub fn cancel_wait_room(&self) {
+        self.cancel(&self.h().producer_waiting.0);
+    }
+
+    /// Consumer side, classic handshake done by the caller: publish "parked" (word = 1, no
+    /// slot) without a fence; the caller fences once for many lines, then re-checks.
+    pub fn publish_parked_data(&self) {
+        publish_parked(&self.h().consumer_waiting.0);
+    }
+
+    /// Producer side: as [`publish_parked_data`](Self::publish_parked_data), for room.
+    pub fn publish_parked_room(&self) {
+        publish_parked(&self.h().producer_waiting.0);
+    }
+
+    /// Consumer side, waiter on worker `slot`: publish "waiting for data" on behalf of that
+    /// worker, without a fence (the worker's park supplies it: WAIT, `fence(SeqCst)`, re-check).
+    /// Stores only what changed, so re-arming an armed line writes nothing.
+    pub fn arm_data(&self, slot: u32) {
+        arm(&self.h().consumer_waiting.0, slot);
+    }
+
+    /// Producer side, waiter on worker `slot`: as [`arm_data`](Self::arm_data), for room.
+    pub fn arm_room(&self, slot: u32) {
+        arm(&self.h().producer_waiting.0, slot);
+    }
+
+    /// Classic handshake: word = 1, fence, re-check; on success the word goes back to 0.
+    fn prepare_wait(&self, p: &Parking, ready: impl Fn() -> bool) -> bool {
         let _w = crate::rpal::protect::write_window();
-        w.store(PARKED, Ordering::Relaxed);
+        if p.slot.load(Ordering::Relaxed) != NO_SLOT {
+            p.slot.store(NO_SLOT, Ordering::Relaxed);
+        }
+        p.word.store(PARKED, Ordering::Relaxed);
         fence(Ordering::SeqCst);
-        if self.has_room() {
-            w.store(RUNNING, Ordering::Relaxed);
+        if ready() {
+            p.word.store(RUNNING, Ordering::Relaxed);
             return true;
         }
         false
     }
 
-    /// Producer side: retract "waiting for room".
-    pub fn cancel_wait_room(&self) {
+    fn cancel(&self, p: &Parking) {
+        // Loads first: usually nothing is armed, and a store would dirty a line the peer reads.
+        if p.word.load(Ordering::Relaxed) == RUNNING && p.slot.load(Ordering::Relaxed) == NO_SLOT {
+            return;
+        }
         let _w = crate::rpal::protect::write_window();
-        self.h()
-            .producer_waiting
-            .0
-            .store(RUNNING, Ordering::Relaxed);
+        p.word.store(RUNNING, Ordering::Relaxed);
+        p.slot.store(NO_SLOT, Ordering::Relaxed);
     }
+}
+
+fn publish_parked(p: &Parking) {
+    let _w = crate::rpal::protect::write_window();
+    if p.slot.load(Ordering::Relaxed) != NO_SLOT {
+        p.slot.store(NO_SLOT, Ordering::Relaxed);
+    }
+    p.word.store(PARKED, Ordering::Relaxed);
+}
+
+fn arm(p: &Parking, slot: u32) {
+    if p.slot.load(Ordering::Relaxed) == slot && p.word.load(Ordering::Relaxed) == PARKED {
+        return;
+    }
+    let _w = crate::rpal::protect::write_window();
+    // Order between the two stores does not matter for correctness: the worker's park fence
+    // orders both before its re-check (see "Worker slots" in doorbell.rs).
+    p.slot.store(slot, Ordering::Relaxed);
+    p.word.store(PARKED, Ordering::Release);
 }

@@ -117,6 +117,58 @@ fn loom_doorbell_close_wakes_reader() {
     });
 }
 
+/// The worker-slot variant (doorbell.rs, "Worker slots"): the waiter's line is armed with its
+/// worker's slot when its task starts waiting; the worker publishes WAIT, fences, re-arms and
+/// fences, re-checks, and sleeps on the line's word. The notifier reads the word, the slot and
+/// the table. Whatever the interleaving (the worker may still be RUNNING when the notifier
+/// looks), the waiter sees the data or is woken.
+#[test]
+fn loom_doorbell_worker_slot_no_lost_wakeup() {
+    use crate::loom::sync::atomic::fence;
+    use crate::rpal::tests::loom_states::ModelTable;
+    const WAIT: u32 = rpal_rt::io::worker_state::WAIT;
+    const RUNNING: u32 = rpal_rt::io::worker_state::RUNNING;
+    model(|| {
+        let (mut p, mut c) = pair(2);
+        let table = Arc::new(ModelTable::new(1));
+        let ring_bell = p.data_doorbell(Wake::Futex).with_peer_states(table.clone());
+        let wait_bell = c.data_doorbell(Wake::Futex);
+        let probe = c.probe();
+        // The task found the ring empty and waits: arm with slot 1 (no fence).
+        probe.arm_data(1);
+        let t = thread::spawn(move || {
+            assert_eq!(p.write(&[7]), Ok(1));
+            ring_bell.notify_if_waiting().unwrap();
+        });
+        let mut buf = [0u8; 1];
+        let mut rounds = 0;
+        loop {
+            match c.read(&mut buf) {
+                Ok(n) => {
+                    assert_eq!((n, buf[0]), (1, 7));
+                    break;
+                }
+                Err(RingError::WouldBlock) => {}
+                Err(e) => panic!("{e}"),
+            }
+            rounds += 1;
+            assert!(rounds <= MAX_ROUNDS, "reader stuck");
+            // The worker parks: WAIT, fence; the source re-arms (a ring consumed the word),
+            // fences, re-checks.
+            let w = table.word(1).unwrap();
+            w.store(WAIT, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            probe.arm_data(1);
+            fence(Ordering::SeqCst);
+            if !probe.has_data() {
+                wait_bell.futex_wait(None).unwrap();
+            }
+            w.store(RUNNING, Ordering::Release);
+        }
+        t.join().unwrap();
+    });
+}
+
 /// Negative control: the same handshake without the two SeqCst fences loses a wake-up, and loom
 /// finds it (the sleeper deadlocks). This shows the models above can fail.
 #[test]

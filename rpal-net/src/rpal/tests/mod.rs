@@ -7,6 +7,8 @@ mod heap;
 mod loom_doorbell;
 #[cfg(loom)]
 mod loom_ring;
+#[cfg(loom)]
+pub(crate) mod loom_states;
 #[cfg(not(loom))]
 mod ring_corrupt;
 #[cfg(not(loom))]

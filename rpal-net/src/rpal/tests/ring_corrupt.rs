@@ -172,15 +172,17 @@ fn random_scribbles_never_panic() {
                     _ => (rng.next() % 8192).wrapping_sub(4096),
                 };
                 use std::sync::atomic::Ordering::Relaxed;
-                match rng.next() % 9 {
+                match rng.next() % 11 {
                     0 => h.prod.0.tail.store(v, Relaxed),
                     1 => h.cons.0.head.store(v, Relaxed),
                     2 => h.prod.0.writer_closed.store(v as u32, Relaxed),
                     3 => h.cons.0.reader_closed.store(v as u32, Relaxed),
-                    4 => h.consumer_waiting.0.store(v as u32, Relaxed),
-                    5 => h.producer_waiting.0.store(v as u32, Relaxed),
-                    6 => h.id.0.capacity.store(v, Relaxed),
-                    7 => h.id.0.magic.store(v, Relaxed),
+                    4 => h.consumer_waiting.0.word.store(v as u32, Relaxed),
+                    5 => h.producer_waiting.0.word.store(v as u32, Relaxed),
+                    6 => h.consumer_waiting.0.slot.store(v as u32, Relaxed),
+                    7 => h.producer_waiting.0.slot.store(v as u32, Relaxed),
+                    8 => h.id.0.capacity.store(v, Relaxed),
+                    9 => h.id.0.magic.store(v, Relaxed),
                     _ => h.id.0.version.store(v as u32, Relaxed),
                 }
             }
