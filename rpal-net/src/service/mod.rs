@@ -21,16 +21,16 @@
 //!
 //! # Receiver state across processes
 //!
-//! Issue 8 asks that a cross-process caller ring the callee's doorbell only when the callee
-//! waits. Per *connection* that already holds: each ring direction has a parking word in the
-//! shared region (0 = running, 1 = parked, see `rpal::doorbell`), the reader publishes 1 only
-//! right before it sleeps, and the writer makes the wake-up syscall only when it reads 1
-//! (`RpalStats::doorbells_sent` counts them; `benches/gate` prints them per row). Not done: one
-//! word per *worker* (the gate's `receiver_state::ReceiverState`, RUNNING / WAIT / CALL) in a
-//! region shared by all of a worker's connections, so that a caller sees the worker busy on
-//! another connection, and the CALL state itself, in which a caller would run the callee's
-//! handler on the caller's thread; that needs the callee's domain mapped into the caller's
-//! process, which user space cannot do across processes without a shared address space.
+//! A cross-process caller rings the callee's doorbell only when the callee waits. Each worker
+//! publishes RUNNING / WAIT / CALL in its process's worker-state table
+//! (`rpal_rt::io::worker_state`), which the handshake hands to the peer read-only; a waiting
+//! stream end arms its ring's parking line with its worker's slot, and the writer makes the
+//! wake-up syscall only while that slot reads WAIT (`RpalStats::doorbells_sent` counts rings,
+//! `doorbells_skipped_busy` the skips; `RpalStream::peer_worker_state` shows the state). So a
+//! callee worker busy with any of its connections, or inside a gate call, is never rung. The
+//! CALL state of RPAL's design, in which a caller runs the callee's handler on the caller's
+//! thread, exists here in-process (the gate); across processes it would need the callee's
+//! domain mapped into the caller, which separate address spaces do not allow.
 //!
 //! # Threads
 //!

@@ -41,7 +41,7 @@ pub enum CallError {
     Panicked(String),
     /// Mapping a new stack failed.
     Os(io::Error),
-    /// A [`GateCall`] was polled again after it completed.
+    /// A [`GateCall`](crate::gate::GateCall) was polled again after it completed.
     Polled,
 }
 
@@ -260,7 +260,7 @@ impl Service {
     /// Runs on the calling thread, on one of the callee domain's stacks, under the callee's
     /// protection key; no syscall unless the domain must map a new stack. Never blocks: with all
     /// stacks in use it fails with [`CallError::StacksExhausted`]. A handler called this way
-    /// cannot [`wait`] (it panics, which the call reports as [`CallError::Panicked`]); use
+    /// cannot [`wait`](crate::gate::wait) (it panics, which the call reports as [`CallError::Panicked`]); use
     /// [`Service::call_async`] for handlers that wait.
     pub fn call(&self, request: &[u8]) -> Result<Vec<u8>, CallError> {
         let mut out = Vec::new();

@@ -135,7 +135,7 @@ struct Frame {
 
 /// Waits, inside a gate handler, for `future`: polls it with the waker of the task that drives
 /// the call; while it is pending, suspends the handler's coroutine so that
-/// [`Service::call_async`]'s future returns `Pending`, and polls again when that task resumes
+/// [`Service::call_async`](crate::gate::Service::call_async)'s future returns `Pending`, and polls again when that task resumes
 /// it. Outside async handlers there is nobody to return `Pending` to.
 ///
 /// The future is polled under the handler's rights; while suspended, the caller runs with its
@@ -159,8 +159,8 @@ struct Frame {
 /// ```
 ///
 /// # Panics
-/// Outside a gate handler, or in a handler called synchronously ([`Service::call`]); the gate
-/// reports the latter as [`CallError::Panicked`].
+/// Outside a gate handler, or in a handler called synchronously ([`Service::call`](crate::gate::Service::call)); the gate
+/// reports the latter as [`CallError::Panicked`](crate::gate::CallError::Panicked).
 pub fn wait<F: Future>(future: F) -> F::Output {
     let frame = CURRENT.with(Cell::get);
     assert!(!frame.is_null(), "gate::wait called outside a gate handler");

@@ -95,10 +95,12 @@
 //! # Threads
 //!
 //! `Domain` and `Service` are `!Send`/`!Sync` (Rc inside): a domain serves calls from the thread
-//! that owns it (thread-per-core). The cross-thread and cross-process gate will borrow a parked
-//! receiver's context through the [`receiver_state`] word (a caller may switch into a receiver
-//! only after winning its `WAIT -> CALL` transition) with domains placed in a shared mapping;
-//! that placement is a later step.
+//! that owns it (thread-per-core). While a call runs, the worker of the calling thread publishes
+//! CALL in its slot of the process's worker-state table (`io::worker_state`, values from
+//! [`receiver_state`]), so peers that read the table see it busy and do not ring it. A gate that
+//! borrows a parked receiver's context from another thread would claim it through the
+//! [`receiver_state`] word's `WAIT -> CALL` transition, with domains placed in a shared mapping;
+//! that placement is not built.
 //!
 //! # Async handlers
 //!

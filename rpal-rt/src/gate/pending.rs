@@ -17,7 +17,7 @@ use super::handler::{force_unwind, resume, Event, Job, Link, Resident, Resume};
 use super::pkey::current_mask;
 
 impl Service {
-    /// Calls the handler as a future: a handler that [`wait`]s on a pending future suspends
+    /// Calls the handler as a future: a handler that [`wait`](crate::gate::wait)s on a pending future suspends
     /// its coroutine, and the returned [`GateCall`] returns `Pending` to the polling task, which
     /// the future's waker resumes (see the `gate` module doc, "Async handlers").
     ///

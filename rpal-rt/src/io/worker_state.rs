@@ -41,7 +41,7 @@ pub use crate::gate::receiver_state::{CALL, RUNNING, WAIT};
 const LINE: usize = 128;
 /// Lines in the table, the header included.
 const LINES: usize = 256;
-/// Bytes of a table: [`LINES`] x 128.
+/// Bytes of a table: 256 lines of 128 bytes.
 pub const TABLE_LEN: usize = LINES * LINE;
 /// Worker slots in a table (line 0 is the header).
 pub const SLOTS: u32 = (LINES - 1) as u32;
