@@ -108,19 +108,8 @@ impl Table {
             rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
         )?;
         rustix::fs::ftruncate(&fd, TABLE_LEN as u64)?;
-        // SAFETY: a fresh shared mapping of a memfd we own, at an address the kernel picks; it is
-        // never unmapped (the table lives as long as the process).
-        let ptr = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                TABLE_LEN,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                &fd,
-                0,
-            )?
-        };
-        let base = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap: null"))?;
+        // Never unmapped: the table lives as long as the process.
+        let base = map_shared(&fd, ProtFlags::READ | ProtFlags::WRITE)?;
         // After this, nobody (this process included) can map it writable again, shrink or grow
         // it; the mapping above stays writable.
         rustix::fs::fcntl_add_seals(
@@ -338,20 +327,9 @@ impl PeerTable {
         if st.st_size != TABLE_LEN as i64 {
             return Err(bad("peer's worker-state table has the wrong size"));
         }
-        // SAFETY: a fresh read-only shared mapping of a file sealed at exactly TABLE_LEN bytes,
-        // at an address the kernel picks; unmapped in Drop.
-        let ptr = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                TABLE_LEN,
-                ProtFlags::READ,
-                MapFlags::SHARED,
-                &fd,
-                0,
-            )?
-        };
+        // Read-only, of a file sealed at exactly TABLE_LEN bytes; unmapped in Drop.
         let table = PeerTable {
-            base: NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap: null"))?,
+            base: map_shared(&fd, ProtFlags::READ)?,
         };
         // SAFETY: field invariant; line 0 of the mapping, aligned, any bytes valid for atomics
         // (atomic loads of read-only memory are allowed).
@@ -395,6 +373,24 @@ impl Drop for PeerTable {
         // outlives `self` (`word` borrows self).
         let _ = unsafe { rustix::mm::munmap(self.base.as_ptr().cast(), TABLE_LEN) };
     }
+}
+
+/// A fresh shared mapping of the first `TABLE_LEN` bytes of `fd`, at an address the kernel
+/// picks. The caller owns it (unmaps it, or keeps it for the process's life).
+fn map_shared(fd: &OwnedFd, prot: ProtFlags) -> io::Result<NonNull<u8>> {
+    // SAFETY: a new mapping at a kernel-chosen address cannot alias existing Rust objects; the
+    // kernel checks `prot` against the descriptor's mode and seals.
+    let ptr = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            TABLE_LEN,
+            prot,
+            MapFlags::SHARED,
+            fd,
+            0,
+        )?
+    };
+    NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -443,22 +439,11 @@ mod tests {
     #[test]
     fn the_table_cannot_be_mapped_writable_or_resized_by_a_peer() {
         let fd = dup_table();
-        // SAFETY: a throw-away mapping attempt; unmapped if it (wrongly) succeeds.
-        let r = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                TABLE_LEN,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                &fd,
-                0,
-            )
-        };
-        match r {
-            Err(e) => assert_eq!(e, rustix::io::Errno::PERM, "fd {}", fd.as_raw_fd()),
+        match map_shared(&fd, ProtFlags::READ | ProtFlags::WRITE) {
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EPERM), "fd {}", fd.as_raw_fd()),
             Ok(p) => {
                 // SAFETY: the mapping just made.
-                let _ = unsafe { rustix::mm::munmap(p, TABLE_LEN) };
+                let _ = unsafe { rustix::mm::munmap(p.as_ptr().cast(), TABLE_LEN) };
                 panic!("a writable mapping of the sealed table succeeded");
             }
         }
