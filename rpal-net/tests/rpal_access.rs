@@ -213,7 +213,8 @@ fn errno() -> i32 {
 unsafe fn child_main(plan: &ChildPlan, out: libc::c_int) -> ! {
     let mut r = ChildReport::default();
     let gid = OTHER_UID as libc::gid_t;
-    // SAFETY (whole body): async-signal-safe system calls on memory prepared before the fork.
+    // SAFETY: async-signal-safe system calls on memory prepared before the fork (the whole
+    // body; the caller guarantees we are a fresh child).
     unsafe {
         if libc::setgroups(0, std::ptr::null()) != 0
             || libc::setgid(gid) != 0
