@@ -105,3 +105,27 @@ pub async fn settle_to(baseline: Held, limit: Duration, what: &str) {
         rpal_rt::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Aborts the whole process if it is still armed after `limit`: a test of "never hangs" cannot
+/// rely on a timer of the runtime that may be the one hanging.
+pub struct Watchdog(Option<std::sync::mpsc::Sender<()>>);
+
+impl Watchdog {
+    /// Arms the watchdog; dropping it disarms.
+    pub fn arm(limit: Duration, what: String) -> Watchdog {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                eprintln!("WATCHDOG: {what}: still running after {limit:?} (a hang); aborting");
+                std::process::abort();
+            }
+        });
+        Watchdog(Some(tx))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.take();
+    }
+}
