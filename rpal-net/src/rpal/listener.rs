@@ -31,6 +31,8 @@ pub const ADMITTED_BACKLOG: usize = 128;
 pub const MAX_HANDSHAKES: usize = 256;
 /// Pause after an error of the listening socket (e.g. `EMFILE`) before accepting again.
 const LISTEN_ERROR_BACKOFF: Duration = Duration::from_millis(10);
+/// `listen(2)` backlog; the kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: i32 = 4096;
 
 type Handshake = Pin<Box<dyn Future<Output = io::Result<(RpalStream, SocketAddr)>> + Send>>;
 
@@ -75,17 +77,19 @@ impl RpalListener {
         RpalListener::bind_with(addr, RpalConfig::default())
     }
 
-    /// Binds with explicit settings.
+    /// Binds with explicit settings. At a path, the socket file gets
+    /// [`RpalConfig::socket_mode`] (default `0o600`: only this uid and root can connect).
     ///
     /// # Errors
-    /// As `bind(2)`/`listen(2)`.
+    /// As `bind(2)`/`chmod(2)`/`listen(2)`.
     pub fn bind_with<'a>(
         addr: impl Into<UnixAddr<'a>>,
         config: RpalConfig,
     ) -> io::Result<RpalListener> {
+        let inner = bind_socket(addr.into(), config.socket_mode)?;
         Ok(RpalListener {
             shared: Arc::new(Shared {
-                inner: UnixListener::bind(addr)?,
+                inner,
                 config,
                 rejected: AtomicU64::new(0),
                 admitted: Mutex::new(Admitted::default()),
@@ -148,6 +152,31 @@ impl Drop for RpalListener {
             t.abort();
         }
     }
+}
+
+/// Binds a listening socket. At a path: `bind`, then `chmod` to `mode`, then `listen`, so
+/// the file never accepts a connection while it has the umask's (possibly wider) mode.
+fn bind_socket(addr: UnixAddr<'_>, mode: u32) -> io::Result<UnixListener> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    use std::os::unix::fs::PermissionsExt;
+    let UnixAddr::Path(path) = addr else {
+        return UnixListener::bind(addr);
+    };
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?;
+    rustix::net::bind(&fd, &rustix::net::SocketAddrUnix::new(path)?)?;
+    let listening = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .and_then(|()| Ok(rustix::net::listen(&fd, LISTEN_BACKLOG)?));
+    if let Err(e) = listening {
+        // Our bind created the file: do not leave it behind.
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    UnixListener::from_std(std::os::unix::net::UnixListener::from(fd))
 }
 
 /// The admission task: accept, run admissions concurrently, queue the finished ones.

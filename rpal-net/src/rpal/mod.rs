@@ -60,6 +60,7 @@ pub mod wire;
 #[cfg(not(loom))]
 pub use config::{
     RpalConfig, DEFAULT_DETECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_RING_CAPACITY,
+    DEFAULT_SOCKET_MODE,
 };
 #[cfg(not(loom))]
 pub use listener::{RpalListener, ADMITTED_BACKLOG, MAX_HANDSHAKES};

@@ -34,6 +34,19 @@ use crate::unix::UnixStream;
 
 /// How many empty `try_read`s pass between two liveness checks of the peer (a syscall).
 const TRY_READ_LIVENESS_EVERY: u32 = 1024;
+/// Times one poll may find the ring "ready" yet have nothing to do before it yields (wakes its
+/// task and returns `Pending`). Honest peers never get near it; a peer that flips shared words
+/// back and forth cannot keep a worker inside one poll.
+const MAX_EMPTY_WAKEUPS: u32 = 64;
+
+/// Gives the worker back after [`MAX_EMPTY_WAKEUPS`]: checks the peer's liveness (it may have
+/// died while the ring looked ready, which hides the socket's hang-up from the wait) and
+/// reschedules the task.
+fn yield_to_worker<T>(cx: &mut Context<'_>, link: &Link) -> Poll<T> {
+    link.check_now();
+    cx.waker().wake_by_ref();
+    Poll::Pending
+}
 
 /// What both ends share.
 #[derive(Debug)]
@@ -297,6 +310,7 @@ impl RingReader {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        let mut empty = 0;
         loop {
             if let Some(n) = self.try_once(buf)? {
                 return Poll::Ready(Ok(n));
@@ -308,7 +322,12 @@ impl RingReader {
                 });
             }
             match self.wait.poll_wait(cx, &self.link) {
-                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Ok(())) => {
+                    empty += 1;
+                    if empty >= MAX_EMPTY_WAKEUPS {
+                        return yield_to_worker(cx, &self.link);
+                    }
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }
@@ -317,6 +336,7 @@ impl RingReader {
 
     /// Zero-copy: lends the first contiguous run of readable bytes (empty at end of stream).
     pub(crate) fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let mut empty = 0;
         loop {
             match self.cons.lend() {
                 Ok(_) => break,
@@ -331,7 +351,12 @@ impl RingReader {
                 }
             }
             match self.wait.poll_wait(cx, &self.link) {
-                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Ok(())) => {
+                    empty += 1;
+                    if empty >= MAX_EMPTY_WAKEUPS {
+                        return yield_to_worker(cx, &self.link);
+                    }
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }
@@ -428,6 +453,7 @@ impl RingWriter {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        let mut empty = 0;
         loop {
             if self.link.gone() {
                 return Poll::Ready(Err(io::Error::new(
@@ -447,7 +473,12 @@ impl RingWriter {
             }
             // Full: wait for room, the reader closing, or the peer dying.
             match self.wait.poll_wait(cx, &self.link) {
-                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Ok(())) => {
+                    empty += 1;
+                    if empty >= MAX_EMPTY_WAKEUPS {
+                        return yield_to_worker(cx, &self.link);
+                    }
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }

@@ -4,6 +4,9 @@
 //! unless CI" rule for external tools.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod child;
+pub mod proc;
+
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};

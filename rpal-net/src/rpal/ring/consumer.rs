@@ -3,8 +3,8 @@
 use std::ptr::NonNull;
 use std::slice;
 
-use super::{Keep, RingProbe, RingRef};
-use crate::loom::sync::atomic::Ordering;
+use super::{Keep, Own, RingProbe, RingRef};
+use crate::loom::sync::atomic::{AtomicU64, Ordering};
 use crate::loom::sync::Arc;
 use crate::rpal::doorbell::{Doorbell, Wake};
 use crate::rpal::error::{Field, RingError};
@@ -29,6 +29,9 @@ pub struct Consumer {
     ring: RingRef,
     /// Bytes released so far (the value last stored to the shared `head`).
     head: u64,
+    /// `head` again, in local memory, for this ring's probes (which must not trust the shared
+    /// copy, see [`RingProbe`]). Stored right after the shared `head`.
+    mirror: Arc<AtomicU64>,
     /// Last validated shared `tail`: `head <= tail <= head + capacity`.
     tail: u64,
     /// The tail seen when `writer_closed` was first seen set; the tail may not move after it.
@@ -73,6 +76,7 @@ impl Consumer {
         let mut c = Consumer {
             tail: head,
             head,
+            mirror: Arc::new(AtomicU64::new(head)),
             ring,
             eof_tail: None,
             closed: false,
@@ -84,7 +88,7 @@ impl Consumer {
 
     /// A thread-safe probe of this ring for waiters (see [`RingProbe`]).
     pub fn probe(&self) -> RingProbe {
-        RingProbe::new(&self.ring)
+        RingProbe::new(&self.ring, Own::Head(self.mirror.clone()))
     }
 
     /// Data capacity of the ring in bytes.
@@ -201,6 +205,7 @@ impl Consumer {
             .0
             .head
             .store(self.head, Ordering::Release);
+        self.mirror.store(self.head, Ordering::Release);
     }
 
     /// Copies published bytes into `buf` and releases them.

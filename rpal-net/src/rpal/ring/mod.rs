@@ -69,6 +69,7 @@ use std::ptr::{self, NonNull};
 
 pub use consumer::{Consumer, ReadSlices};
 pub use layout::{RegionLayout, HEADER_LEN, MAX_CAPACITY, MIN_CAPACITY};
+use probe::Own;
 pub use probe::RingProbe;
 pub use producer::Producer;
 

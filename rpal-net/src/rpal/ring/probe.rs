@@ -5,18 +5,36 @@
 //! A probe only *reads* indices to decide whether to wake the endpoint's task; the endpoint then
 //! re-reads and validates them. So a peer that scribbles indices can at worst make a probe say
 //! "ready", which leads to a validated read that reports the corruption.
+//!
+//! The endpoint's *own* index (a consumer's `head`, a producer's `tail`) is never read from
+//! shared memory: the peer can rewrite that copy too, and a probe comparing the peer's index
+//! with a forged copy of ours would say "ready" while the endpoint, which trusts only its
+//! private copy, has nothing to do: its task would be woken again and again (or spin inside
+//! one poll) without progress. The probe reads the endpoint's [`Own`] mirror instead, kept in
+//! this process's memory and stored by the endpoint each time it publishes its index.
 
 use std::fmt;
 use std::ptr::NonNull;
 
 use super::layout::{Parking, RingHeader, NO_SLOT};
 use super::{Keep, RingRef};
-use crate::loom::sync::atomic::{fence, Ordering};
+use crate::loom::sync::atomic::{fence, AtomicU64, Ordering};
+use crate::loom::sync::Arc;
 
 /// Parking word value: running.
 const RUNNING: u32 = 0;
 /// Parking word value: parked (see `doorbell.rs`).
 const PARKED: u32 = 1;
+
+/// Which end a probe belongs to, with that end's own index as it last published it (in local
+/// memory, out of the peer's reach).
+#[derive(Clone, Debug)]
+pub(super) enum Own {
+    /// A consumer's probe: the `head` it last released.
+    Head(Arc<AtomicU64>),
+    /// A producer's probe: the `tail` it last published.
+    Tail(Arc<AtomicU64>),
+}
 
 /// A `Send + Sync` view of one ring for waiters.
 pub struct RingProbe {
@@ -24,6 +42,7 @@ pub struct RingProbe {
     /// Points to a validated ring header kept mapped by `_keep`.
     header: NonNull<RingHeader>,
     capacity: u64,
+    own: Own,
     _keep: Keep,
 }
 
@@ -42,11 +61,28 @@ impl fmt::Debug for RingProbe {
 }
 
 impl RingProbe {
-    pub(super) fn new(ring: &RingRef) -> RingProbe {
+    pub(super) fn new(ring: &RingRef, own: Own) -> RingProbe {
         RingProbe {
             header: NonNull::from(ring.header()),
             capacity: ring.capacity(),
+            own,
             _keep: ring.keep().clone(),
+        }
+    }
+
+    /// The producer's `tail`: our mirror if we are the producer, else the shared word.
+    fn tail(&self, h: &RingHeader, order: Ordering) -> u64 {
+        match &self.own {
+            Own::Tail(t) => t.load(Ordering::Acquire),
+            Own::Head(_) => h.prod.0.tail.load(order),
+        }
+    }
+
+    /// The consumer's `head`: our mirror if we are the consumer, else the shared word.
+    fn head(&self, h: &RingHeader, order: Ordering) -> u64 {
+        match &self.own {
+            Own::Head(m) => m.load(Ordering::Acquire),
+            Own::Tail(_) => h.cons.0.head.load(order),
         }
     }
 
@@ -59,19 +95,16 @@ impl RingProbe {
     /// True if the consumer has something to act on: bytes published, or the writer closed.
     pub fn has_data(&self) -> bool {
         let h = self.h();
-        h.prod.0.tail.load(Ordering::Acquire) != h.cons.0.head.load(Ordering::Relaxed)
+        self.tail(h, Ordering::Acquire) != self.head(h, Ordering::Relaxed)
             || h.prod.0.writer_closed.load(Ordering::Acquire) != 0
     }
 
     /// True if the producer has something to act on: room in the ring, or the reader closed.
     pub fn has_room(&self) -> bool {
         let h = self.h();
-        let used = h
-            .prod
-            .0
-            .tail
-            .load(Ordering::Relaxed)
-            .wrapping_sub(h.cons.0.head.load(Ordering::Acquire));
+        let used = self
+            .tail(h, Ordering::Relaxed)
+            .wrapping_sub(self.head(h, Ordering::Acquire));
         used < self.capacity || h.cons.0.reader_closed.load(Ordering::Acquire) != 0
     }
 

@@ -2,8 +2,8 @@
 
 use std::ptr::NonNull;
 
-use super::{Keep, RingProbe, RingRef};
-use crate::loom::sync::atomic::Ordering;
+use super::{Keep, Own, RingProbe, RingRef};
+use crate::loom::sync::atomic::{AtomicU64, Ordering};
 use crate::loom::sync::Arc;
 use crate::rpal::doorbell::{Doorbell, Wake};
 use crate::rpal::error::{Field, RingError};
@@ -30,6 +30,9 @@ pub struct Producer {
     tail: u64,
     /// Last value stored to the shared `tail`.
     published: u64,
+    /// `published` again, in local memory, for this ring's probes (which must not trust the
+    /// shared copy, see [`RingProbe`]). Stored right after the shared `tail`.
+    mirror: Arc<AtomicU64>,
     /// Last validated shared `head`: `head <= published`.
     head: u64,
     /// `close` was called: `writer_closed` is set and no more bytes will be published.
@@ -95,6 +98,7 @@ impl Producer {
             ring,
             tail,
             published: tail,
+            mirror: Arc::new(AtomicU64::new(tail)),
             head,
             closed,
             poison: None,
@@ -103,7 +107,7 @@ impl Producer {
 
     /// A thread-safe probe of this ring for waiters (see [`RingProbe`]).
     pub fn probe(&self) -> RingProbe {
-        RingProbe::new(&self.ring)
+        RingProbe::new(&self.ring, Own::Tail(self.mirror.clone()))
     }
 
     /// Data capacity of the ring in bytes.
@@ -217,6 +221,7 @@ impl Producer {
             .tail
             .store(self.tail, Ordering::Release);
         self.published = self.tail;
+        self.mirror.store(self.tail, Ordering::Release);
         true
     }
 
