@@ -119,7 +119,7 @@ struct Field {
 }
 
 /// Every word of the header table in `rpal/ring/layout.rs`.
-const FIELDS: [Field; 10] = [
+const FIELDS: [Field; 12] = [
     field("magic", 0, 8),
     field("version", 8, 4),
     field("pad", 12, 4),
@@ -129,7 +129,9 @@ const FIELDS: [Field; 10] = [
     field("head", 2 * LINE, 8),
     field("reader_closed", 2 * LINE + 8, 4),
     field("consumer_waiting", 3 * LINE, 4),
+    field("consumer_waiting.slot", 3 * LINE + 4, 4),
     field("producer_waiting", 4 * LINE, 4),
+    field("producer_waiting.slot", 4 * LINE + 4, 4),
 ];
 
 const fn field(name: &'static str, off: usize, width: usize) -> Field {
@@ -165,7 +167,12 @@ impl Hostile {
             Frame::Accept(a) => a,
             other => panic!("expected Accept, got {other:?}"),
         };
-        assert_eq!(fds.len(), 3, "Accept carries memfd + 2 eventfds");
+        let states = usize::from(accept.flags & wire::FLAG_WORKER_STATES != 0);
+        assert_eq!(
+            fds.len(),
+            3 + states,
+            "Accept carries memfd + 2 eventfds (+ the worker-state table when flagged)"
+        );
         let mut fds = fds.into_iter();
         let memfd = fds.next().unwrap();
         let (server_data, server_room) = (fds.next().unwrap(), fds.next().unwrap());
