@@ -23,6 +23,21 @@ use super::stack_pool::TakeError;
 pub(super) type Handler = dyn Fn(&[u8], &mut ResponseBuf<'_>);
 
 /// Why a call failed. The caller's PKRU is restored in every case.
+///
+/// # Examples
+/// ```
+/// use rpal_rt::gate::{CallError, Domain, DomainConfig};
+///
+/// let d = Domain::new(DomainConfig::new()).unwrap();
+/// let bad = d.register("doc-panics", |_req, _resp| panic!("boom"));
+/// match bad.call(b"") {
+///     Err(CallError::Panicked(msg)) => assert!(msg.contains("boom")),
+///     other => panic!("unexpected: {other:?}"),
+/// }
+/// // The domain stays usable.
+/// let good = d.register("doc-fine", |_req, resp| resp.write(b"fine").unwrap());
+/// assert_eq!(good.call(b"").unwrap(), b"fine");
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum CallError {
@@ -72,6 +87,18 @@ impl std::error::Error for CallError {
 }
 
 /// A write did not fit in the response buffer (see [`ResponseBuf::capacity`]).
+///
+/// # Examples
+/// ```
+/// use rpal_rt::gate::{Domain, DomainConfig, ResponseFull};
+///
+/// let d = Domain::new(DomainConfig::new().max_response(4)).unwrap();
+/// let s = d.register("doc-full", |_req, resp| {
+///     resp.write(b"abc").unwrap();
+///     assert_eq!(resp.write(b"de"), Err(ResponseFull)); // nothing written
+/// });
+/// assert_eq!(s.call(b"").unwrap(), b"abc");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResponseFull;
 
@@ -85,6 +112,21 @@ impl std::error::Error for ResponseFull {}
 
 /// The handler's answer, written straight into the callee's arena (the gate copies it to the
 /// caller once, on return).
+///
+/// # Examples
+/// ```
+/// use rpal_rt::gate::{Domain, DomainConfig};
+///
+/// let d = Domain::new(DomainConfig::new().max_response(16)).unwrap();
+/// let s = d.register("doc-resp", |req, resp| {
+///     assert_eq!(resp.capacity(), 16);
+///     resp.write(b"draft").unwrap();
+///     resp.clear();
+///     resp.write(req).unwrap();
+///     assert_eq!(resp.as_slice(), req);
+/// });
+/// assert_eq!(s.call(b"final").unwrap(), b"final");
+/// ```
 pub struct ResponseBuf<'a> {
     /// # Invariant
     /// `cap` bytes at `ptr` are in the callee's arena, reserved for this call, and accessible
@@ -180,6 +222,26 @@ impl io::Write for ResponseBuf<'_> {
 
 /// A handle to a handler registered in a [`Domain`](super::Domain). Cloning is cheap; a clone
 /// may be captured by another service's handler to make nested calls.
+///
+/// # Examples
+/// ```
+/// use rpal_rt::gate::{Domain, DomainConfig};
+///
+/// let d = Domain::new(DomainConfig::new()).unwrap();
+/// let lower = d.register("doc-lower", |req, resp| {
+///     resp.write(&req.to_ascii_lowercase()).unwrap()
+/// });
+/// // A clone captured by another handler makes nested calls.
+/// let inner = lower.clone();
+/// let wrap = d.register("doc-wrap", move |req, resp| {
+///     let low = inner.call(req).unwrap();
+///     resp.write(b"<").unwrap();
+///     resp.write(&low).unwrap();
+///     resp.write(b">").unwrap();
+/// });
+/// assert_eq!(wrap.call(b"ABC").unwrap(), b"<abc>");
+/// assert_eq!(wrap.name(), "doc-wrap");
+/// ```
 #[derive(Clone)]
 pub struct Service {
     pub(super) domain: Rc<DomainInner>,

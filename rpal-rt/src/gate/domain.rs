@@ -16,6 +16,16 @@ use super::pkey::{availability, ProtectionKey};
 use super::stack_pool::StackPool;
 
 /// Which keys a handler may touch while it runs.
+///
+/// # Examples
+/// ```
+/// use rpal_rt::gate::{Domain, DomainConfig, Isolation};
+///
+/// // A trusted callee that may also read its caller's memory.
+/// let d = Domain::new(DomainConfig::new().isolation(Isolation::Inherit)).unwrap();
+/// let echo = d.register("doc-inherit", |req, resp| resp.write(req).unwrap());
+/// assert_eq!(echo.call(b"hi").unwrap(), b"hi");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Isolation {
     /// Only key 0 (ordinary process memory) and the domain's own key: the caller's domain (if
@@ -28,6 +38,20 @@ pub enum Isolation {
 }
 
 /// How to build a [`Domain`].
+///
+/// # Examples
+/// ```
+/// use rpal_rt::gate::{Domain, DomainConfig};
+///
+/// let config = DomainConfig::new()
+///     .stack_size(128 << 10)
+///     .max_stacks(4)
+///     .arena_size(1 << 20)
+///     .max_response(4096);
+/// let d = Domain::new(config).unwrap();
+/// let ok = d.register("doc-config", |_req, resp| resp.write(b"ok").unwrap());
+/// assert_eq!(ok.call(b"").unwrap(), b"ok");
+/// ```
 #[derive(Debug, Clone)]
 pub struct DomainConfig {
     pub(super) stack_size: usize,
@@ -118,6 +142,18 @@ impl DomainConfig {
 }
 
 /// Counters for tests and diagnostics.
+///
+/// # Examples
+/// ```
+/// use rpal_rt::gate::{Domain, DomainConfig};
+///
+/// let d = Domain::new(DomainConfig::new()).unwrap();
+/// let s = d.register("doc-stats", |_req, _resp| {});
+/// s.call(b"x").unwrap();
+/// let st = d.stats();
+/// assert_eq!(st.arena_used, 0, "no call in flight");
+/// assert!(st.idle_stacks <= st.live_stacks);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DomainStats {
     /// Stacks mapped (in use + idle).

@@ -66,6 +66,23 @@ impl Service {
 /// Dropping it while the handler is suspended unwinds the handler's stack (its destructors run,
 /// under the callee's rights), gives the stack and the arena region back and leaves the
 /// dropper's PKRU as it was.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use rpal_rt::gate::{self, Domain, DomainConfig};
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let d = Domain::new(DomainConfig::new()).unwrap();
+///     let slow = d.register("doc-slow", |req, resp| {
+///         // Suspends the handler; the reactor resumes it when the timer fires.
+///         gate::wait(rpal_rt::time::sleep(Duration::from_millis(1)));
+///         resp.write(req).unwrap();
+///     });
+///     assert_eq!(slow.call_async(b"later").await.unwrap(), b"later");
+/// });
+/// ```
 #[must_use = "a gate call does nothing unless polled"]
 pub struct GateCall {
     state: CallState,

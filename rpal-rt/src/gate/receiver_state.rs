@@ -24,6 +24,20 @@ pub const WAIT: u32 = 1;
 pub const CALL: u32 = 2;
 
 /// One receiver's state word; `#[repr(C)]` so both sides of a shared mapping agree on it.
+///
+/// # Examples
+/// ```
+/// use rpal_rt::gate::receiver_state::{ReceiverState, CALL};
+///
+/// let s = ReceiverState::new();
+/// assert!(!s.try_claim(), "a running receiver cannot be called");
+/// assert!(s.park());
+/// assert!(s.try_claim());
+/// assert_eq!(s.load(), CALL);
+/// assert!(!s.unpark(), "the receiver stays put while a call holds it");
+/// assert!(s.release());
+/// assert!(s.unpark());
+/// ```
 #[repr(C, align(128))]
 #[derive(Debug)]
 pub struct ReceiverState {

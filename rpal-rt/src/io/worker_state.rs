@@ -54,6 +54,16 @@ const VERSION: u32 = 1;
 pub const NO_SLOT: u32 = u32::MAX;
 
 /// What a worker is doing, as read from its slot.
+///
+/// # Examples
+/// ```
+/// use rpal_rt::io::worker_state::{current_state, WorkerState};
+///
+/// assert_eq!(current_state(), None); // not on a worker
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// let inside = rt.block_on(async { current_state() });
+/// assert_eq!(inside, Some(WorkerState::Running));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkerState {
     /// Running its own tasks.
@@ -288,6 +298,21 @@ impl Drop for CallGuard {
 }
 
 /// A peer process's table, mapped read-only here.
+///
+/// # Examples
+/// ```
+/// use rpal_rt::io::worker_state::{current_index, table_fd, PeerTable, WorkerState};
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     // A peer would receive this descriptor over a Unix socket; here we map our own table.
+///     let fd = table_fd().unwrap().try_clone_to_owned().unwrap();
+///     let table = PeerTable::map(fd).unwrap();
+///     let me = current_index().unwrap();
+///     assert_eq!(table.state(me), Some(WorkerState::Running));
+///     assert_eq!(table.state(0), None, "slot 0 is the header");
+/// });
+/// ```
 pub struct PeerTable {
     /// # Invariant
     /// Start of a live, readable, `TABLE_LEN`-byte mapping, unmapped only in `Drop`; the file

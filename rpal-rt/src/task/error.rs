@@ -4,6 +4,17 @@ use std::any::Any;
 use std::fmt;
 
 /// A task did not complete: it was aborted (or its runtime shut down), or it panicked.
+///
+/// # Examples
+/// ```
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let task = rpal_rt::spawn(async { panic!("oops") });
+///     let err = task.await.unwrap_err();
+///     assert!(err.is_panic() && !err.is_cancelled());
+///     assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "oops");
+/// });
+/// ```
 pub struct JoinError {
     repr: Repr,
 }

@@ -115,6 +115,18 @@ impl<T> fmt::Debug for JoinHandle<T> {
 }
 
 /// Aborts a task without owning its output. See [`JoinHandle::abort`].
+///
+/// # Examples
+/// ```
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let task = rpal_rt::spawn(std::future::pending::<()>());
+///     let abort = task.abort_handle();
+///     assert!(!abort.is_finished());
+///     abort.abort();
+///     assert!(task.await.unwrap_err().is_cancelled());
+/// });
+/// ```
 pub struct AbortHandle {
     raw: RawTask,
 }

@@ -11,6 +11,16 @@ use std::io::Write;
 use std::sync::OnceLock;
 
 /// Whether call-gate domains get hardware isolation in this process.
+///
+/// # Examples
+/// ```
+/// use rpal_rt::gate::pkey::{availability, Availability};
+///
+/// match availability() {
+///     Availability::Available => println!("domains are isolated by hardware"),
+///     Availability::Unavailable(why) => println!("no protection keys: {why}"),
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Availability {
     /// Keys can be allocated and PKRU can be written.
@@ -20,6 +30,23 @@ pub enum Availability {
 }
 
 /// Why protection keys are unavailable.
+///
+/// # Examples
+/// ```
+/// use rpal_rt::gate::pkey::{availability, Availability, Unavailable};
+///
+/// if let Availability::Unavailable(why) = availability() {
+///     // One of the reasons; `RPAL_NO_PKEY=1` gives `ForcedOff`.
+///     let _known = matches!(
+///         why,
+///         Unavailable::ForcedOff
+///             | Unavailable::Platform
+///             | Unavailable::CpuLacksPku
+///             | Unavailable::OsDisabled
+///             | Unavailable::KernelRefused(_)
+///     );
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unavailable {
     /// `RPAL_NO_PKEY=1` was set.

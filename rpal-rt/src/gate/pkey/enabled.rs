@@ -9,6 +9,20 @@ use super::{availability, pkru, sys};
 ///
 /// A new key starts access-disabled for the thread that allocates it; other threads keep
 /// whatever their PKRU says for its index (Linux's default denies every key but 0).
+///
+/// # Examples
+/// ```
+/// use rpal_rt::gate::pkey::{ProtectionKey, ProtectionMask};
+///
+/// match ProtectionKey::new() {
+///     Ok(key) => {
+///         let rights = ProtectionMask::zero().or(&key);
+///         assert!(rights.allows_write(&key));
+///         assert!(!rights.without(&key).allows(&key));
+///     }
+///     Err(e) => println!("no protection keys on this machine: {e}"),
+/// }
+/// ```
 #[derive(Debug)]
 pub struct ProtectionKey {
     /// # Invariant
@@ -60,6 +74,18 @@ impl Drop for ProtectionKey {
 }
 
 /// A PKRU value: which keys the current thread may read and write.
+///
+/// # Examples
+/// ```
+/// use rpal_rt::gate::pkey::{current_mask, ProtectionKey, ProtectionMask};
+///
+/// let now = current_mask(); // this thread's PKRU, decoded
+/// if let Ok(key) = ProtectionKey::new() {
+///     let read_only = ProtectionMask::zero().or_read_only(&key);
+///     assert!(read_only.allows(&key) && !read_only.allows_write(&key));
+/// }
+/// let _ = now.bits();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProtectionMask {
     /// Raw PKRU bits (see `pkru.rs` for the layout).
