@@ -44,6 +44,32 @@ type Handshake = Pin<Box<dyn Future<Output = io::Result<(RpalStream, SocketAddr)
 /// ([`RpalListener::rejected_handshakes`]). A client that sends nothing for the detect timeout
 /// is served as a plain client (it may be waiting for the server to speak first). See the
 /// module docs for how admission runs.
+///
+/// # Examples
+/// ```
+/// use futures::{AsyncReadExt, AsyncWriteExt};
+/// use rpal_net::unix::UnixAddr;
+/// use rpal_net::{RpalConfig, RpalListener, RpalStream};
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let name = format!("rpal-doc-listener-{}", std::process::id());
+///     let config = RpalConfig::default().allow_uids(vec![rustix::process::getuid().as_raw()]);
+///     let listener = RpalListener::bind_with(UnixAddr::Abstract(name.as_bytes()), config).unwrap();
+///     let server = rpal_rt::spawn(async move {
+///         let (mut s, _) = listener.accept().await.unwrap();
+///         let mut req = [0u8; 4];
+///         s.read_exact(&mut req).await.unwrap();
+///         s.write_all(b"pong").await.unwrap();
+///     });
+///     let mut c = RpalStream::connect(UnixAddr::Abstract(name.as_bytes())).await.unwrap();
+///     c.write_all(b"ping").await.unwrap();
+///     let mut resp = [0u8; 4];
+///     c.read_exact(&mut resp).await.unwrap();
+///     assert_eq!(&resp, b"pong");
+///     server.await.unwrap();
+/// });
+/// ```
 #[derive(Debug)]
 pub struct RpalListener {
     shared: Arc<Shared>,

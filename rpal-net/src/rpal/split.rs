@@ -8,12 +8,64 @@ use super::plain::{PlainReader, PlainWriter};
 use super::transport::{RingReader, RingWriter};
 
 /// The reading half of an [`super::RpalStream`]: `AsyncRead` and `AsyncBufRead` (zero-copy).
+///
+/// # Examples
+/// ```
+/// use futures::{AsyncReadExt, AsyncWriteExt};
+/// use rpal_net::unix::UnixAddr;
+/// use rpal_net::{RpalListener, RpalStream};
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let name = format!("rpal-doc-split-{}", std::process::id());
+///     let listener = RpalListener::bind(UnixAddr::Abstract(name.as_bytes())).unwrap();
+///     let server = rpal_rt::spawn(async move {
+///         let (s, _) = listener.accept().await.unwrap();
+///         let (mut rd, mut wr) = s.into_split();
+///         // Echo from one task through the two halves.
+///         let mut buf = [0u8; 5];
+///         rd.read_exact(&mut buf).await.unwrap();
+///         wr.write_all(&buf).await.unwrap();
+///     });
+///     let (mut rd, mut wr) = RpalStream::connect(UnixAddr::Abstract(name.as_bytes()))
+///         .await
+///         .unwrap()
+///         .into_split();
+///     let writer = rpal_rt::spawn(async move { wr.write_all(b"hello").await.unwrap() });
+///     let mut back = [0u8; 5];
+///     rd.read_exact(&mut back).await.unwrap();
+///     assert_eq!(&back, b"halve");
+///     writer.await.unwrap();
+///     server.await.unwrap();
+/// });
+/// ```
 #[derive(Debug)]
 pub struct RpalReadHalf {
     pub(crate) inner: ReadSide,
 }
 
 /// The writing half of an [`super::RpalStream`]: `AsyncWrite` (`poll_close` half-closes).
+///
+/// # Examples
+/// ```
+/// use futures::AsyncWriteExt;
+/// use rpal_net::unix::UnixAddr;
+/// use rpal_net::{RpalListener, RpalStream};
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let name = format!("rpal-doc-wrhalf-{}", std::process::id());
+///     let listener = RpalListener::bind(UnixAddr::Abstract(name.as_bytes())).unwrap();
+///     let server = rpal_rt::spawn(async move { listener.accept().await.unwrap() });
+///     let (_rd, mut wr) = RpalStream::connect(UnixAddr::Abstract(name.as_bytes()))
+///         .await
+///         .unwrap()
+///         .into_split();
+///     wr.write_all(b"bye").await.unwrap();
+///     wr.close().await.unwrap(); // the peer reads end of stream after "bye"
+///     drop(server.await.unwrap());
+/// });
+/// ```
 #[derive(Debug)]
 pub struct RpalWriteHalf {
     pub(crate) inner: WriteSide,

@@ -13,6 +13,31 @@ use crate::unix::{PeerCred, UnixAddr, UnixStream};
 use rpal_rt::io::worker_state::WorkerState;
 
 /// Counters of one stream: how often it had to make a syscall to wake or wait.
+///
+/// # Examples
+/// ```
+/// use futures::{AsyncReadExt, AsyncWriteExt};
+/// use rpal_net::unix::UnixAddr;
+/// use rpal_net::{RpalListener, RpalStream};
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let name = format!("rpal-doc-stats-{}", std::process::id());
+///     let listener = RpalListener::bind(UnixAddr::Abstract(name.as_bytes())).unwrap();
+///     let server = rpal_rt::spawn(async move {
+///         let (mut s, _) = listener.accept().await.unwrap();
+///         let mut b = [0u8; 3];
+///         s.read_exact(&mut b).await.unwrap();
+///     });
+///     let mut c = RpalStream::connect(UnixAddr::Abstract(name.as_bytes())).await.unwrap();
+///     c.write_all(b"abc").await.unwrap();
+///     server.await.unwrap();
+///     let st = c.stats();
+///     assert_eq!(st.bytes_written, 3);
+///     assert_eq!(st.bytes_read, 0);
+///     println!("{} doorbells, {} skipped while the peer ran", st.doorbells_sent, st.doorbells_skipped_busy);
+/// });
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RpalStats {
     /// Bytes written into the outgoing ring (or socket, on fallback).

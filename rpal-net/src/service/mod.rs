@@ -103,6 +103,27 @@ pub fn service_addr(name: &str) -> Vec<u8> {
 }
 
 /// A connection to one service, in this process or another (see the module doc).
+///
+/// # Examples
+/// ```
+/// use rpal_net::service::ServiceClient;
+/// use rpal_rt::gate::{Domain, DomainConfig};
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let domain = Domain::new(DomainConfig::new()).unwrap();
+///     let rev = domain.register("doc-reverse", |req, resp| {
+///         let mut v = req.to_vec();
+///         v.reverse();
+///         resp.write(&v).unwrap();
+///     });
+///     // Held directly: always in-process. `ServiceClient::connect(name)` finds a published
+///     // service in this process, or else connects to the process serving `name`.
+///     let mut client = ServiceClient::in_process(&rev);
+///     assert!(client.is_in_process() && client.stream_stats().is_none());
+///     assert_eq!(client.call(b"abc").await.unwrap(), b"cba");
+/// });
+/// ```
 pub struct ServiceClient {
     placement: Placement,
 }
