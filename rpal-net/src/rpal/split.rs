@@ -34,7 +34,7 @@ use super::transport::{RingReader, RingWriter};
 ///     let writer = rpal_rt::spawn(async move { wr.write_all(b"hello").await.unwrap() });
 ///     let mut back = [0u8; 5];
 ///     rd.read_exact(&mut back).await.unwrap();
-///     assert_eq!(&back, b"halve");
+///     assert_eq!(&back, b"hello");
 ///     writer.await.unwrap();
 ///     server.await.unwrap();
 /// });
