@@ -113,7 +113,11 @@ fn panic_storm(rt: &Runtime, name: &str) {
     let f = finished.clone();
     rt.block_on(async move {
         let mut awaited = Vec::new();
+        // Handles dropped only at the end, after their tasks finished (the others are dropped
+        // at once, before their tasks first run).
+        let mut dropped_late = Vec::new();
         for i in 0..5 * PER_KIND {
+            let late = (i / 5) % 2 == 1;
             let f = f.clone();
             match i % 5 {
                 // Panics on its first poll; awaited.
@@ -126,11 +130,16 @@ fn panic_storm(rt: &Runtime, name: &str) {
                         i
                     }),
                 )),
-                // Panics after a yield; handle dropped at once.
-                1 => drop(rpal_rt::spawn(async move {
-                    rpal_rt::yield_now().await;
-                    panic!("{MARK}: detached task {i}");
-                })),
+                // Panics after a yield; handle dropped at once or at the end.
+                1 => {
+                    let h = rpal_rt::spawn(async move {
+                        rpal_rt::yield_now().await;
+                        panic!("{MARK}: detached task {i}");
+                    });
+                    if late {
+                        dropped_late.push(h);
+                    }
+                }
                 // Completes after a yield; awaited.
                 2 => awaited.push((
                     i,
@@ -140,11 +149,16 @@ fn panic_storm(rt: &Runtime, name: &str) {
                         i
                     }),
                 )),
-                // Completes after a yield; handle dropped at once.
-                3 => drop(rpal_rt::spawn(async move {
-                    rpal_rt::yield_now().await;
-                    f.fetch_add(1, Ordering::SeqCst);
-                })),
+                // Completes after a yield; handle dropped at once or at the end.
+                3 => {
+                    let h = rpal_rt::spawn(async move {
+                        rpal_rt::yield_now().await;
+                        f.fetch_add(1, Ordering::SeqCst);
+                    });
+                    if late {
+                        dropped_late.push(h);
+                    }
+                }
                 // Panics with a non-string payload after a yield; awaited.
                 _ => awaited.push((
                     i,
@@ -177,6 +191,10 @@ fn panic_storm(rt: &Runtime, name: &str) {
         while f.load(Ordering::SeqCst) < 2 * PER_KIND {
             sleep(Duration::from_millis(1)).await;
         }
+        while !dropped_late.iter().all(|h| h.is_finished()) {
+            sleep(Duration::from_millis(1)).await;
+        }
+        drop(dropped_late);
     });
     assert_eq!(finished.load(Ordering::SeqCst), 2 * PER_KIND, "{name}");
     // Every panicking task ran and panicked exactly once, the detached ones included.
