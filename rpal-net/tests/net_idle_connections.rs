@@ -1,7 +1,8 @@
 //! Ten thousand idle TCP connections plus ten thousand idle Unix connections held open on one
 //! runtime, each with a task parked in `read`, while one active TCP connection keeps
-//! round-tripping; then the peer closes everything: every idle connection delivers its last
-//! byte and a clean end of stream, and the process is back to the descriptors it started with.
+//! round-tripping; then every idle connection delivers one last byte from the peer, is shut down
+//! by the runtime's side, sees the peer's clean end of stream, and the process is back to the
+//! descriptors it started with.
 //!
 //! The peer ends live in a child process (this test binary run again: `child_entry` does nothing
 //! unless `RPAL_IDLE_CHILD` is set), so the runtime's process holds one descriptor per
@@ -58,7 +59,8 @@ fn open_fds() -> usize {
 }
 
 /// The peer: connects `n` TCP and `n` Unix sockets (blocking std sockets), reports, waits for a
-/// line on stdin, then writes one byte on each and closes them all.
+/// line on stdin, then writes one byte on each, reads each one's end of stream (the runtime's
+/// side closes first) and closes them all.
 #[test]
 fn child_entry() {
     let Ok(n) = std::env::var(CHILD_ENV) else {
@@ -94,13 +96,30 @@ fn child_entry() {
     );
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
-    for mut s in tcp {
+    for s in &mut tcp {
         s.write_all(&[LAST_BYTE]).unwrap();
     }
-    for mut s in unix {
+    for s in &mut unix {
         s.write_all(&[LAST_BYTE]).unwrap();
     }
-    // Every socket is closed when the vectors drop (above); exiting closes the rest.
+    // The runtime's side closes first; each socket must then read a clean end of stream.
+    let mut buf = [0u8; 16];
+    for (i, s) in tcp.iter_mut().enumerate() {
+        assert_eq!(
+            s.read(&mut buf).unwrap(),
+            0,
+            "tcp #{i}: bytes instead of EOF"
+        );
+    }
+    for (i, s) in unix.iter_mut().enumerate() {
+        assert_eq!(
+            s.read(&mut buf).unwrap(),
+            0,
+            "unix #{i}: bytes instead of EOF"
+        );
+    }
+    drop(tcp);
+    drop(unix);
     println!("\nCHILD-CLOSED");
 }
 
@@ -176,23 +195,28 @@ impl Drop for Peer {
     }
 }
 
-/// Reads exactly one byte (`LAST_BYTE`) and then end of stream.
-async fn idle_until_closed<S: futures::AsyncRead + Unpin>(mut s: S) -> Result<(), String> {
+/// The idle side of one connection: waits (parked in `read`) for the peer's one byte
+/// (`LAST_BYTE`), then closes its write side first (so TIME_WAIT lands on this side, not on the
+/// peer's ephemeral ports) and reads the peer's end of stream.
+async fn idle_until_closed<S>(mut s: S) -> Result<(), String>
+where
+    S: futures::AsyncRead + futures::AsyncWrite + Unpin,
+{
     let mut buf = [0u8; 16];
-    let mut got = Vec::new();
-    loop {
-        match s.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) => return Err(format!("read failed: {e}")),
-        }
+    let n = s
+        .read(&mut buf)
+        .await
+        .map_err(|e| format!("read failed: {e}"))?;
+    if buf[..n] != [LAST_BYTE] {
+        return Err(format!("expected one {LAST_BYTE:?}, got {:?}", &buf[..n]));
     }
-    if got == [LAST_BYTE] {
-        Ok(())
-    } else {
-        Err(format!(
-            "expected one {LAST_BYTE:?} before EOF, got {got:?}"
-        ))
+    s.close()
+        .await
+        .map_err(|e| format!("shutdown failed: {e}"))?;
+    match s.read(&mut buf).await {
+        Ok(0) => Ok(()),
+        Ok(n) => Err(format!("{n} bytes after the last one")),
+        Err(e) => Err(format!("read after close failed: {e}")),
     }
 }
 
