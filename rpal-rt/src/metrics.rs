@@ -15,7 +15,9 @@
 //! * remote schedules: tasks that arrived through the inject queue (wake-ups and spawns from
 //!   other threads);
 //! * I/O registrations: [`crate::io::Registration`]s created on the worker;
-//! * timer fires: timers that expired on the worker's wheel.
+//! * timer fires: timers that expired on the worker's wheel;
+//! * live timers (a gauge, not a counter): timers on the worker's wheel that have neither fired
+//!   nor been cancelled when the snapshot is taken (read under the wheel's lock).
 //!
 //! A thread-per-core runtime's `block_on` thread runs a core of its own for the main future; it
 //! is not one of the workers and is not reported.
@@ -77,9 +79,11 @@ impl WorkerCounters {
         bump(&self.timer_fires, n as u64);
     }
 
-    pub(crate) fn snapshot(&self, index: usize) -> WorkerMetrics {
+    /// This worker's counters, with `live_timers` read from its wheel by the caller.
+    pub(crate) fn snapshot(&self, index: usize, live_timers: usize) -> WorkerMetrics {
         WorkerMetrics {
             index,
+            live_timers: live_timers as u64,
             spawned: self.spawned.load(Relaxed),
             polled: self.polled.load(Relaxed),
             parks: self.parks.load(Relaxed),
@@ -93,12 +97,12 @@ impl WorkerCounters {
 
 impl fmt::Debug for WorkerCounters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.snapshot(0).fmt(f)
+        self.snapshot(0, 0).fmt(f)
     }
 }
 
 /// A snapshot of one worker's counters (see the [module docs](self) for what each counts).
-/// Counters only grow (wrapping at `u64::MAX`).
+/// Counters only grow (wrapping at `u64::MAX`); the live-timer gauge goes up and down.
 ///
 /// # Examples
 /// ```
@@ -117,6 +121,7 @@ pub struct WorkerMetrics {
     remote_schedules: u64,
     io_registrations: u64,
     timer_fires: u64,
+    live_timers: u64,
 }
 
 impl WorkerMetrics {
@@ -152,6 +157,11 @@ impl WorkerMetrics {
     /// Timers that fired on this worker's wheel.
     pub fn timer_fire_count(&self) -> u64 {
         self.timer_fires
+    }
+    /// Timers on this worker's wheel that had neither fired nor been cancelled when the
+    /// snapshot was taken (a gauge: dropping a `Sleep` or aborting its task lowers it).
+    pub fn live_timer_count(&self) -> u64 {
+        self.live_timers
     }
 }
 
@@ -228,6 +238,10 @@ impl RuntimeMetrics {
     /// I/O registrations, summed over the workers.
     pub fn io_registration_count(&self) -> u64 {
         self.sum(WorkerMetrics::io_registration_count)
+    }
+    /// Live timers (set, neither fired nor cancelled), summed over the workers.
+    pub fn live_timer_count(&self) -> u64 {
+        self.sum(WorkerMetrics::live_timer_count)
     }
 
     fn sum(&self, f: fn(&WorkerMetrics) -> u64) -> u64 {

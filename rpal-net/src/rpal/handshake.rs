@@ -109,14 +109,12 @@ async fn read_exact_fds(
 /// Reads one frame (exactly its bytes) and the descriptors sent with it.
 async fn read_frame(sock: &UnixStream, fds: &mut Vec<OwnedFd>) -> io::Result<Frame> {
     let mut buf = [0u8; HEADER_LEN + MAX_BODY_LEN];
-    read_exact_fds(sock, &mut buf[..HEADER_LEN], fds).await?;
-    // Validates magic and header fields (a header alone decodes to "truncated" when it is good).
-    let body_len = usize::from(u16::from_le_bytes([buf[6], buf[7]]));
-    if let Err(e) = decode(&buf[..HEADER_LEN]) {
-        if !matches!(e, super::error::WireError::Truncated { .. }) || body_len > MAX_BODY_LEN {
-            return Err(e.into());
-        }
-    }
+    let header = &mut buf[..HEADER_LEN];
+    read_exact_fds(sock, header, fds).await?;
+    let mut h = [0u8; HEADER_LEN];
+    h.copy_from_slice(header);
+    // Validates magic and header fields (the same checks as `decode`).
+    let body_len = wire::decode_header(&h)?;
     read_exact_fds(sock, &mut buf[HEADER_LEN..HEADER_LEN + body_len], fds).await?;
     let (frame, _) = decode(&buf[..HEADER_LEN + body_len])?;
     Ok(frame)
@@ -176,18 +174,12 @@ pub(crate) async fn client(sock: UnixStream, config: &RpalConfig) -> io::Result<
     out_fds.extend(states_fd);
     write_frame(&sock, &hello.to_bytes(), &out_fds).await?;
     let mut fds = Vec::new();
-    match read_frame(&sock, &mut fds).await? {
-        Frame::Reject(_) => {
-            if !fds.is_empty() {
-                return Err(invalid("server sent descriptors with a Reject"));
-            }
-            Ok(Outcome::Plain(sock))
-        }
+    let frame = read_frame(&sock, &mut fds).await?;
+    wire::check_attachments(&frame, fds.len())?;
+    match frame {
+        Frame::Reject(_) => Ok(Outcome::Plain(sock)),
         Frame::Hello(_) => Err(invalid("server answered a Hello with a Hello")),
         Frame::Accept(a) => {
-            if a.flags & FLAG_EVENTFD_DOORBELL == 0 {
-                return Err(invalid("server did not grant eventfd doorbells"));
-            }
             let ([memfd, peer_data, peer_room], peer_states) =
                 split_fds::<3>(fds, a.flags, "Accept")?;
             eventfd::check_peer_eventfd(&peer_data)?;
@@ -239,9 +231,10 @@ pub(crate) async fn server(sock: UnixStream, config: &RpalConfig) -> io::Result<
         reject(&sock, RejectReason::Resources).await;
         return Ok(Outcome::Plain(sock));
     }
-    if hello.flags & FLAG_EVENTFD_DOORBELL == 0 {
+    let hello_frame = Frame::Hello(hello);
+    if let Err(e) = wire::check_attachments(&hello_frame, fds.len()) {
         reject(&sock, RejectReason::BadRequest).await;
-        return Err(invalid("client cannot use eventfd doorbells"));
+        return Err(e.into());
     }
     let (states_flag, states_fd) = our_states();
     let checked = split_fds::<2>(fds, hello.flags, "Hello").and_then(|(fixed, peer_states)| {

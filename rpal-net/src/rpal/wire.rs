@@ -328,6 +328,84 @@ pub fn decode(buf: &[u8]) -> Result<(Frame, usize), WireError> {
     Ok((frame, total))
 }
 
+/// Checks a frame header alone (the first step of reading a frame from a socket) and returns
+/// the length of the body to read next. Agrees with [`decode`]: an error here is the error
+/// `decode` gives for every buffer starting with this header, and `Ok(n)` means `decode` of the
+/// header plus any `n` body bytes fails only on a body field, never on the header.
+///
+/// # Errors
+///
+/// The header checks of [`decode`] (magic, reserved byte, body length bound, kind, body length
+/// of the kind).
+///
+/// # Examples
+///
+/// ```
+/// use rpal_net::rpal::wire::{decode_header, Frame, Reject, RejectReason, HEADER_LEN};
+/// let bytes = Frame::Reject(Reject { reason: RejectReason::Denied }).to_bytes();
+/// let header: [u8; HEADER_LEN] = bytes[..HEADER_LEN].try_into().unwrap();
+/// assert_eq!(decode_header(&header), Ok(bytes.len() - HEADER_LEN));
+/// ```
+pub fn decode_header(header: &[u8; HEADER_LEN]) -> Result<usize, WireError> {
+    match decode(header) {
+        Err(WireError::Truncated { needed, .. }) => Ok(needed - HEADER_LEN),
+        Err(e) => Err(e),
+        // Every kind has a body, so this arm is not reached; it would mean "no body to read".
+        Ok((_, used)) => Ok(used - HEADER_LEN),
+    }
+}
+
+/// Descriptors a frame travels with (`SCM_RIGHTS`): a Hello carries the client's data and room
+/// eventfds, an Accept the memfd and the server's data and room eventfds, a Reject none; a Hello
+/// or Accept with [`FLAG_WORKER_STATES`] carries the sender's worker-state table last.
+pub fn expected_fds(frame: &Frame) -> usize {
+    let states = |flags: u16| usize::from(flags & FLAG_WORKER_STATES != 0);
+    match frame {
+        Frame::Hello(h) => 2 + states(h.flags),
+        Frame::Accept(a) => 3 + states(a.flags),
+        Frame::Reject(_) => 0,
+    }
+}
+
+/// Checks what a decoded frame came with: exactly [`expected_fds`] descriptors, and for a
+/// Hello or an Accept the eventfd doorbell flag (the only doorbell this version uses).
+///
+/// # Errors
+///
+/// [`WireError::BadField`] naming `descriptors` or `flags`.
+///
+/// # Examples
+///
+/// ```
+/// use rpal_net::rpal::wire::{check_attachments, Frame, Reject, RejectReason};
+/// let reject = Frame::Reject(Reject { reason: RejectReason::Denied });
+/// assert!(check_attachments(&reject, 0).is_ok());
+/// assert!(check_attachments(&reject, 1).is_err());
+/// ```
+pub fn check_attachments(frame: &Frame, fds: usize) -> Result<(), WireError> {
+    let flags = match frame {
+        Frame::Hello(h) => Some(h.flags),
+        Frame::Accept(a) => Some(a.flags),
+        Frame::Reject(_) => None,
+    };
+    if flags.is_some_and(|f| f & FLAG_EVENTFD_DOORBELL == 0) {
+        return Err(bad(
+            "flags",
+            flags.unwrap_or(0).into(),
+            "the eventfd doorbell flag is required",
+        ));
+    }
+    if fds != expected_fds(frame) {
+        return Err(bad(
+            "descriptors",
+            fds as u64,
+            "a Hello comes with 2 descriptors, an Accept with 3 (each one more with the \
+             worker-state flag), a Reject with none",
+        ));
+    }
+    Ok(())
+}
+
 fn decode_hello(b: &mut Body<'_>) -> Result<Hello, WireError> {
     let h = Hello {
         version: b.u16(),

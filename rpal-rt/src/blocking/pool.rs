@@ -1,4 +1,14 @@
 //! The blocking pool's threads and queue.
+//!
+//! # Idle accounting
+//! A thread waiting on `work_ready` is counted either in `idle` (nobody has asked it to wake) or
+//! in `notified` (`schedule` took it out of `idle` and signalled the condvar, and no waiter has
+//! taken that hand-off yet): waiting threads = `idle + notified`. `schedule` moves one from
+//! `idle` to `notified` per task it queues while a thread waits. A waiter that wakes takes a
+//! hand-off if there is one (whichever waiter wakes first: the condvar picks the thread, not us);
+//! otherwise it was a timeout (it leaves `idle` and exits), shutdown (it leaves `idle`), or a
+//! spurious wake-up (it stays in `idle` and waits again). So no counter can underflow or drift,
+//! and a queued task always has a thread that will look at the queue.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
@@ -19,8 +29,12 @@ pub(crate) struct PoolShared {
 
 struct PoolState {
     queue: VecDeque<Notified>,
+    /// Pool threads alive (started and not yet exited).
     threads: usize,
+    /// Waiting threads that no one has signalled (see the module's idle accounting).
     idle: usize,
+    /// Signals sent by `schedule` that no waiting thread has taken yet.
+    notified: usize,
     shutdown: bool,
 }
 
@@ -39,6 +53,7 @@ impl PoolShared {
                 queue: VecDeque::new(),
                 threads: 0,
                 idle: 0,
+                notified: 0,
                 shutdown: false,
             }),
             work_ready: Condvar::new(),
@@ -60,6 +75,7 @@ impl PoolShared {
         st.queue.push_back(task);
         if st.idle > 0 {
             st.idle -= 1;
+            st.notified += 1;
             drop(st);
             self.work_ready.notify_one();
             return;
@@ -90,7 +106,7 @@ impl PoolShared {
 
     fn thread_main(self: Arc<Self>) {
         let mut st = lock(&self.state);
-        loop {
+        'work: loop {
             if let Some(task) = st.queue.pop_front() {
                 drop(st);
                 // SAFETY: the pool is the owner of blocking tasks, and any pool thread may run
@@ -103,19 +119,30 @@ impl PoolShared {
                 break;
             }
             st.idle += 1;
-            let (guard, timeout) = match self.work_ready.wait_timeout(st, self.keep_alive) {
-                Ok(r) => r,
-                Err(p) => p.into_inner(),
-            };
-            st = guard;
-            if timeout.timed_out() && st.queue.is_empty() {
-                // Still counted idle: nobody consumed our idle slot.
-                st.idle -= 1;
-                break;
-            }
-            // Woken by schedule (which already took our idle slot) or by shutdown.
-            if st.shutdown && st.idle > 0 {
-                st.idle -= 1;
+            loop {
+                let (guard, timeout) = match self.work_ready.wait_timeout(st, self.keep_alive) {
+                    Ok(r) => r,
+                    Err(p) => p.into_inner(),
+                };
+                st = guard;
+                if st.notified > 0 {
+                    // A hand-off from `schedule` (meant for any waiter): go to the queue.
+                    st.notified -= 1;
+                    continue 'work;
+                }
+                // No hand-off, so this thread is still counted in `idle`.
+                if st.shutdown {
+                    st.idle -= 1;
+                    break 'work;
+                }
+                if timeout.timed_out() {
+                    st.idle -= 1;
+                    if st.queue.is_empty() {
+                        break 'work;
+                    }
+                    continue 'work;
+                }
+                // A spurious wake-up: still idle, wait again.
             }
         }
         st.threads -= 1;

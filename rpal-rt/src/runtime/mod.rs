@@ -201,7 +201,9 @@ impl Runtime {
     /// ```
     pub fn metrics(&self) -> RuntimeMetrics {
         let workers = self.shared.workers.iter();
-        let snaps = workers.map(|w| w.metrics.snapshot(w.index)).collect();
+        let snaps = workers
+            .map(|w| w.metrics.snapshot(w.index, w.time.len()))
+            .collect();
         RuntimeMetrics::new(self.shared.config.flavor, self.driver_kind(), snaps)
     }
 }

@@ -117,8 +117,7 @@ impl TimeHandle {
         Arc::ptr_eq(&self.shared, &other.shared)
     }
 
-    #[cfg(test)]
-    /// Number of live timers.
+    /// Number of live timers (set, neither fired nor cancelled); takes the wheel lock.
     pub(crate) fn len(&self) -> usize {
         lock(&self.shared.state).wheel.len()
     }

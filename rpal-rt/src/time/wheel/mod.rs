@@ -99,7 +99,6 @@ impl Wheel {
         self.elapsed
     }
 
-    #[cfg(test)]
     /// Number of live (not fired, not cancelled) timers.
     pub(super) fn len(&self) -> usize {
         self.slab.len()
