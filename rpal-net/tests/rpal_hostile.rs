@@ -22,7 +22,7 @@
 //! test `RPAL_HOSTILE_FDKIND=<0..8>` (valid Hellos only, one descriptor kind, see `random_fd`),
 //! `RPAL_HOSTILE_NFDS=<n>` (exactly n descriptors), `RPAL_HOSTILE_NOSTALL=1`,
 //! `RPAL_HOSTILE_VERBOSE=1` (print every case). `RPAL_HOSTILE_FDKIND=3 RPAL_HOSTILE_NFDS=0`
-//! shows the io_uring orphan-poll bug described at `KNOWN BUG` below in about half the runs.
+//! shows the io_uring orphan-poll bug described at `KNOWN BUG` below (in roughly one run in ten).
 //!
 //! A process-wide [`Watchdog`] aborts the test binary if anything hangs (a hung worker could
 //! not fire the runtime's own timeouts). Every phase ends with the descriptors and ring
@@ -749,7 +749,11 @@ fn mutated_handshakes_with_random_descriptors() {
             if b.never_closed {
                 // Everything rpal-net controls is done by then: the connection was admitted or
                 // rejected and its descriptor closed (checked below and by the final leak
-                // check). See `orphan_polls_are_an_io_uring_driver_bug`.
+                // check). What keeps the socket open is rpal-rt's io_uring driver: it ignores
+                // the result of its POLL_REMOVE, and when the kernel answers -EALREADY (the
+                // multishot poll was completing) the poll stays armed and holds a reference
+                // to the closed socket, so no FIN is ever sent. Seen with a debug print in
+                // `dispatch`: every such connection coincided with one POLL_REMOVE = -114.
                 assert!(
                     uring,
                     "{kind}: the listener never closed a hostile connection (epoll driver)"
@@ -757,8 +761,9 @@ fn mutated_handshakes_with_random_descriptors() {
                 orphans += 1;
                 eprintln!(
                     "KNOWN BUG (rpal-rt io_uring driver): {kind}: the listener closed the \
-                     connection's descriptor, but a multishot poll left armed on it keeps the \
-                     socket open, so the client never sees end of stream"
+                     connection's descriptor, but a multishot poll whose POLL_REMOVE got \
+                     -EALREADY stays armed and keeps the socket open: the client never sees \
+                     end of stream"
                 );
                 continue;
             }
