@@ -24,6 +24,9 @@
 //! `RPAL_HOSTILE_VERBOSE=1` (print every case). `RPAL_HOSTILE_FDKIND=3 RPAL_HOSTILE_NFDS=0`
 //! shows the io_uring orphan-poll bug described at `KNOWN BUG` below (in roughly one run in ten).
 //!
+//! (Over 600 lines: the three groups of hostile inputs share the hand-written protocol
+//! helpers at the top, and "a hostile peer" is one concern; splitting it would duplicate them.)
+//!
 //! A process-wide [`Watchdog`] aborts the test binary if anything hangs (a hung worker could
 //! not fire the runtime's own timeouts). Every phase ends with the descriptors and ring
 //! mappings this process held before it. Each phase prints how many hostile inputs it tried.
