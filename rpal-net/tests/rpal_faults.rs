@@ -364,14 +364,20 @@ async fn fault(
             {
                 let (mut s, _) = r.unwrap();
                 let mut buf = [0u8; 16];
-                let e = within_for(
-                    NOTICE,
-                    "admitted stream of a killed client",
-                    s.read(&mut buf),
-                )
-                .await
-                .unwrap_err();
-                assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
+                let what = "admitted stream of a killed client";
+                let r = within_for(NOTICE, what, s.read(&mut buf)).await;
+                if s.is_shared_memory() {
+                    let e = r.unwrap_err();
+                    assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
+                } else {
+                    // Killed after connecting but before its Hello reached us within the
+                    // detect timeout: served as a plain client, which then hung up.
+                    assert!(
+                        matches!(&r, Ok(0))
+                            || matches!(&r, Err(e) if e.kind() == io::ErrorKind::ConnectionReset),
+                        "{what} (plain): {r:?}"
+                    );
+                }
                 n += 1;
             }
             eprintln!("  {n} streams admitted before the kill, each reset");

@@ -18,6 +18,15 @@
 //!   `F_SEAL_SEAL`, write-sealed, one that is truncated after it was sent, and randomly
 //!   mutated Accept frames: `connect` fails cleanly (or falls back on a Reject).
 //!
+//! Knobs for reproducing: `RPAL_HOSTILE_SEED` (printed by each test), and for the handshake
+//! test `RPAL_HOSTILE_FDKIND=<0..8>` (valid Hellos only, one descriptor kind, see `random_fd`),
+//! `RPAL_HOSTILE_NFDS=<n>` (exactly n descriptors), `RPAL_HOSTILE_NOSTALL=1`,
+//! `RPAL_HOSTILE_VERBOSE=1` (print every case). `RPAL_HOSTILE_FDKIND=3 RPAL_HOSTILE_NFDS=0`
+//! shows the io_uring orphan-poll bug described at `KNOWN BUG` below (in roughly one run in ten).
+//!
+//! (Over 600 lines: the three groups of hostile inputs share the hand-written protocol
+//! helpers at the top, and "a hostile peer" is one concern; splitting it would duplicate them.)
+//!
 //! A process-wide [`Watchdog`] aborts the test binary if anything hangs (a hung worker could
 //! not fire the runtime's own timeouts). Every phase ends with the descriptors and ring
 //! mappings this process held before it. Each phase prints how many hostile inputs it tried.
@@ -516,4 +525,663 @@ fn our_own_indices_rewritten_by_the_peer_do_not_spin() {
             settle_to(baseline, NOTICE, "own indices").await;
         });
     }
+}
+
+// ---- handshakes to our listener ---------------------------------------------------------------
+
+/// Mutated handshakes sent to the listener.
+const HELLO_CASES: usize = 400;
+/// Mutated Accepts sent to our client.
+const ACCEPT_CASES: usize = 120;
+
+/// A descriptor of a random kind, as a hostile peer might attach it.
+fn random_fd(rng: &mut XorShift) -> OwnedFd {
+    let raw = |fd: libc::c_int| {
+        assert!(fd >= 0, "{}", io::Error::last_os_error());
+        // SAFETY: a fresh descriptor we own.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    };
+    // SAFETY (each arm): plain syscalls; results checked by `raw`.
+    let pick = match std::env::var("RPAL_HOSTILE_FDKIND") {
+        Ok(k) => k.parse().unwrap(),
+        Err(_) => rng.next() % 9,
+    };
+    match pick {
+        0 | 1 => eventfd(),
+        2 => std::fs::File::open("/proc/self/exe").unwrap().into(),
+        3 => std::fs::File::open("/dev/null").unwrap().into(),
+        4 => std::fs::File::open(std::env::temp_dir()).unwrap().into(),
+        5 | 6 => {
+            let mut p = [0; 2];
+            // SAFETY: writes two fds into our array.
+            assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+            let (r, w) = (raw(p[0]), raw(p[1]));
+            if rng.next().is_multiple_of(2) {
+                r
+            } else {
+                w
+            }
+        }
+        7 => StdUnixStream::pair().unwrap().0.into(),
+        _ => {
+            // SAFETY: plain syscalls.
+            let fd = raw(unsafe { libc::memfd_create(c"hostile".as_ptr(), libc::MFD_CLOEXEC) });
+            // SAFETY: plain syscall on our fd.
+            unsafe { libc::ftruncate(fd.as_raw_fd(), 4096) };
+            fd
+        }
+    }
+}
+
+/// How long a hostile client waits for the listener to close its connection (the listener's
+/// handshake timeout in this test is 500 ms).
+const CLIENT_WAIT: Duration = Duration::from_secs(3);
+
+/// What a hostile client got back: bytes, descriptors, and whether the server never closed.
+struct Back {
+    bytes: Vec<u8>,
+    fds: usize,
+    never_closed: bool,
+}
+
+/// Sends `bytes` with `fds` (more than one message can carry when there are many), then
+/// half-closes unless `stall`; reads until the server closes (at most [`CLIENT_WAIT`]).
+fn send_raw(path: &std::path::Path, bytes: &[u8], fds: &[OwnedFd], stall: bool) -> Back {
+    let s = StdUnixStream::connect(path).unwrap();
+    s.set_read_timeout(Some(CLIENT_WAIT)).unwrap();
+    let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+    let mut sent = 0;
+    for (i, group) in borrowed.chunks(rpal_net::unix::scm::MAX_FDS).enumerate() {
+        if sent >= bytes.len() {
+            break;
+        }
+        let end = if i + 1 < borrowed.len().div_ceil(rpal_net::unix::scm::MAX_FDS) {
+            sent + 1
+        } else {
+            bytes.len()
+        };
+        match send_with_fds(s.as_fd(), &bytes[sent..end], group) {
+            Ok(n) => sent += n,
+            Err(_) => break,
+        }
+    }
+    if sent < bytes.len() {
+        let _ = (&s).write_all(&bytes[sent..]);
+    }
+    if !stall {
+        let _ = s.shutdown(std::net::Shutdown::Write);
+    }
+    let mut back = Vec::new();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    let mut never_closed = false;
+    loop {
+        match recv_with_fds(s.as_fd(), &mut buf, &mut got) {
+            Ok(0) => break,
+            Ok(n) => back.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break,
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                never_closed = true;
+                break;
+            }
+            Err(e) => panic!("hostile client: {e}"),
+        }
+    }
+    Back {
+        bytes: back,
+        fds: got.len(),
+        never_closed,
+    }
+}
+
+/// A Hello, mutated one of several ways.
+fn mutated_hello(rng: &mut XorShift) -> (&'static str, Vec<u8>) {
+    let mut b = hello(CAP);
+    let kind = match rng.next() % 8 {
+        0 => {
+            for _ in 0..rng.range(1, 3) {
+                let i = rng.range(0, b.len() - 1);
+                b[i] ^= 1 << rng.range(0, 7);
+            }
+            "bit flips"
+        }
+        1 => {
+            b.truncate(rng.range(0, b.len() - 1));
+            "truncated"
+        }
+        2 => {
+            let extra = rng.range(1, 300);
+            b.extend((0..extra).map(|_| rng.next() as u8));
+            if rng.next().is_multiple_of(2) {
+                let len = rng.next() as u16;
+                b[6..8].copy_from_slice(&len.to_le_bytes());
+            }
+            "oversized"
+        }
+        3 => {
+            let v = (rng.range(2, 0xffff) as u16).to_le_bytes();
+            b[8..10].copy_from_slice(&v);
+            "wrong version"
+        }
+        4 => {
+            let cap = (rng.next() as u32).to_le_bytes();
+            b[12..16].copy_from_slice(&cap);
+            "random capacity"
+        }
+        5 => {
+            b.truncate(4);
+            b.extend((0..rng.range(0, 60)).map(|_| rng.next() as u8));
+            "magic + garbage"
+        }
+        6 => "valid",
+        _ => {
+            b = (0..rng.range(1, 64)).map(|_| rng.next() as u8).collect();
+            "random bytes"
+        }
+    };
+    (kind, b)
+}
+
+#[test]
+fn mutated_handshakes_with_random_descriptors() {
+    let seed = seed();
+    eprintln!("hostile handshakes: seed {seed} (rerun with RPAL_HOSTILE_SEED={seed})");
+    let _dog = Watchdog::arm(Duration::from_secs(120), "mutated handshakes".into());
+    support::current_thread().block_on(async {
+        let path = SockPath::new("hostile-hs");
+        let cfg = RpalConfig::default()
+            .ring_capacity(CAP as usize)
+            .handshake_timeout(Duration::from_millis(500));
+        let l = Arc::new(RpalListener::bind_with(path.path(), cfg).unwrap());
+        let admitted = Arc::new(AtomicUsize::new(0));
+        let shm = Arc::new(AtomicUsize::new(0));
+        {
+            let (l, admitted, shm) = (l.clone(), admitted.clone(), shm.clone());
+            rpal_rt::spawn(async move {
+                loop {
+                    let (s, _) = l.accept().await.expect("accept never fails for one client");
+                    if s.is_shared_memory() {
+                        shm.fetch_add(1, Ordering::Relaxed);
+                    }
+                    admitted.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        // Warm up, then take the baseline.
+        let c = within("warm-up", RpalStream::connect(path.path()))
+            .await
+            .unwrap();
+        assert!(c.is_shared_memory());
+        drop(c);
+        while admitted.load(Ordering::Relaxed) < 1 {
+            rpal_rt::time::sleep(Duration::from_millis(5)).await;
+        }
+        rpal_rt::time::sleep(Duration::from_millis(50)).await;
+        let baseline = Held::now();
+        let mut rng = XorShift(seed | 1);
+        let mut kinds = std::collections::BTreeMap::new();
+        let mut fds_sent = 0;
+        let mut answers = [0usize; 3];
+        let mut orphans = 0;
+        let uring = std::env::var("RPAL_DRIVER").as_deref() != Ok("epoll");
+        for _ in 0..HELLO_CASES {
+            let (kind, bytes) = mutated_hello(&mut rng);
+            let (kind, bytes) = if std::env::var_os("RPAL_HOSTILE_FDKIND").is_some() {
+                ("valid", hello(CAP))
+            } else {
+                (kind, bytes)
+            };
+            let nfds = match std::env::var("RPAL_HOSTILE_NFDS") {
+                Ok(n) => n.parse().unwrap(),
+                Err(_) => match rng.next() % 4 {
+                    0 => 0,
+                    1 => 2,
+                    2 => rng.range(1, 3),
+                    _ => rng.range(3, 12),
+                },
+            };
+            let fds: Vec<OwnedFd> = (0..nfds).map(|_| random_fd(&mut rng)).collect();
+            fds_sent += fds.len();
+            let stall =
+                rng.next().is_multiple_of(16) && std::env::var_os("RPAL_HOSTILE_NOSTALL").is_none();
+            *kinds.entry(kind).or_insert(0usize) += 1;
+            if std::env::var_os("RPAL_HOSTILE_VERBOSE").is_some() {
+                eprintln!("case {kind} {bytes:?} fds {nfds} stall {stall}");
+            }
+            let p = path.path().to_path_buf();
+            let b = within(
+                kind,
+                rpal_rt::spawn_blocking(move || send_raw(&p, &bytes, &fds, stall)),
+            )
+            .await
+            .unwrap();
+            if b.never_closed {
+                // Everything rpal-net controls is done by then: the connection was admitted or
+                // rejected and its descriptor closed (checked below and by the final leak
+                // check). What keeps the socket open is rpal-rt's io_uring driver: it ignores
+                // the result of its POLL_REMOVE, and when the kernel answers -EALREADY (the
+                // multishot poll was completing) the poll stays armed and holds a reference
+                // to the closed socket, so no FIN is ever sent. Seen with a debug print in
+                // `dispatch`: every such connection coincided with one POLL_REMOVE = -114.
+                assert!(
+                    uring,
+                    "{kind}: the listener never closed a hostile connection (epoll driver)"
+                );
+                orphans += 1;
+                eprintln!(
+                    "KNOWN BUG (rpal-rt io_uring driver): {kind}: the listener closed the \
+                     connection's descriptor, but a multishot poll whose POLL_REMOVE got \
+                     -EALREADY stays armed and keeps the socket open: the client never sees \
+                     end of stream"
+                );
+                continue;
+            }
+            let (back, got_fds) = (b.bytes, b.fds);
+            match wire::decode(&back) {
+                Ok((Frame::Accept(_), _)) => {
+                    assert_eq!(got_fds, 3, "{kind}: an Accept carries 3 descriptors");
+                    answers[0] += 1;
+                }
+                Ok((Frame::Reject(_), _)) => {
+                    assert_eq!(got_fds, 0, "{kind}: a Reject carries no descriptor");
+                    answers[1] += 1;
+                }
+                Ok((f, _)) => panic!("{kind}: server answered {f:?}"),
+                Err(_) => {
+                    assert!(back.is_empty(), "{kind}: server sent {back:?}");
+                    assert_eq!(got_fds, 0, "{kind}: descriptors without an answer");
+                    answers[2] += 1;
+                }
+            }
+        }
+        // Every case ends admitted (plain or shared memory) or rejected, and is counted.
+        for _ in 0..1000 {
+            if admitted.load(Ordering::Relaxed) - 1 + l.rejected_handshakes() as usize
+                >= HELLO_CASES
+            {
+                break;
+            }
+            rpal_rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        let (adm, rej) = (
+            admitted.load(Ordering::Relaxed) - 1,
+            l.rejected_handshakes(),
+        );
+        assert_eq!(
+            adm + rej as usize,
+            HELLO_CASES,
+            "every hostile client accounted for"
+        );
+        settle_to(baseline, NOTICE, "after the hostile handshakes").await;
+        // A good client still gets shared memory.
+        let shm_before = shm.load(Ordering::Relaxed);
+        let c = within("good client", RpalStream::connect(path.path()))
+            .await
+            .unwrap();
+        assert!(c.is_shared_memory());
+        while shm.load(Ordering::Relaxed) == shm_before {
+            rpal_rt::time::sleep(Duration::from_millis(5)).await;
+        }
+        eprintln!(
+            "hostile handshakes: {HELLO_CASES} mutated Hellos {kinds:?} with {fds_sent} random \
+             descriptors; answered Accept {}, Reject {}, closed {}; admitted {adm} (plain or \
+             valid), rejected {rej}; accept never failed, nothing leaked; {orphans} connections \
+             kept open by the io_uring poll bug",
+            answers[0], answers[1], answers[2]
+        );
+    });
+}
+
+// ---- Accepts to our client --------------------------------------------------------------------
+
+/// A hand-written server for one client: reads its Hello, sends `bytes` with `fds`, then (if
+/// `after` is given) runs it, and waits for the client to go away.
+fn hostile_server(
+    path: &SockPath,
+    bytes: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    after: Option<Box<dyn FnOnce() + Send>>,
+) -> std::thread::JoinHandle<()> {
+    let l = std::os::unix::net::UnixListener::bind(path.path()).unwrap();
+    std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut got = Vec::new();
+        if !matches!(read_frame(&s, &mut got), Ok(Frame::Hello(_))) {
+            return;
+        }
+        let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+        if let Ok(n) = send_with_fds(s.as_fd(), &bytes, &borrowed) {
+            let _ = (&s).write_all(&bytes[n..]);
+        }
+        if let Some(f) = after {
+            f();
+        }
+        let mut sink = Vec::new();
+        let _ = (&s).read_to_end(&mut sink);
+    })
+}
+
+fn good_accept() -> (RegionLayout, Accept) {
+    let layout = RegionLayout::new(CAP.into()).unwrap();
+    let a = Accept {
+        version: PROTOCOL_VERSION,
+        flags: FLAG_EVENTFD_DOORBELL,
+        capacity: CAP,
+        region_len: layout.region_len as u64,
+        offsets: [layout.offsets[0] as u64, layout.offsets[1] as u64],
+    };
+    (layout, a)
+}
+
+/// A memfd of `len` bytes with `seals` added (0: none), ring headers written when `rings`.
+fn memfd(len: usize, seals: libc::c_int, rings: bool) -> OwnedFd {
+    // SAFETY: plain syscalls; results checked.
+    unsafe {
+        let raw = libc::memfd_create(
+            c"hostile-region".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        );
+        assert!(raw >= 0);
+        let fd = OwnedFd::from_raw_fd(raw);
+        assert_eq!(libc::ftruncate(raw, len as libc::off_t), 0);
+        if rings {
+            let (layout, _) = good_accept();
+            if len >= layout.region_len {
+                let p = libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    raw,
+                    0,
+                );
+                assert_ne!(p, libc::MAP_FAILED);
+                // Write a valid header the same way the library does, through a region view.
+                let region = SharedRegion::create(layout.region_len, None).unwrap();
+                for off in layout.offsets {
+                    init_ring(&region, off, layout.ring_len, u64::from(CAP)).unwrap();
+                }
+                std::ptr::copy_nonoverlapping(
+                    region.as_ptr().as_ptr(),
+                    p.cast(),
+                    layout.region_len,
+                );
+                libc::munmap(p, len);
+            }
+        }
+        if seals != 0 {
+            assert_eq!(libc::fcntl(raw, libc::F_ADD_SEALS, seals), 0);
+        }
+        fd
+    }
+}
+
+const GOOD_SEALS: libc::c_int = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+
+/// Connects our client to a hostile server; returns whether it connected (then the stream
+/// was exercised a little and dropped).
+async fn try_connect(path: &SockPath, what: &str) -> bool {
+    let cfg = RpalConfig::default()
+        .ring_capacity(CAP as usize)
+        .handshake_timeout(Duration::from_secs(2));
+    match within(what, RpalStream::connect_with(path.path(), &cfg)).await {
+        Ok(mut s) => {
+            // Whatever it is, using it must end (the hostile server never answers).
+            let _ = within(what, s.write(b"x")).await;
+            let _ = within(what, async {
+                let mut b = [0u8; 8];
+                rpal_rt::time::timeout(Duration::from_millis(20), s.read(&mut b)).await
+            })
+            .await;
+            true
+        }
+        Err(e) => {
+            eprintln!("  {what}: {:?}: {e}", e.kind());
+            false
+        }
+    }
+}
+
+#[test]
+fn hostile_accepts_and_wrong_descriptors_make_connect_fail() {
+    let seed = seed();
+    eprintln!("hostile accepts: seed {seed} (rerun with RPAL_HOSTILE_SEED={seed})");
+    let _dog = Watchdog::arm(Duration::from_secs(120), "hostile accepts".into());
+    support::current_thread().block_on(async {
+        let (layout, good) = good_accept();
+        let len = layout.region_len;
+        let frame = |a: Accept| Frame::Accept(a).to_bytes();
+        // Warm up the runtime's per-thread pieces with one good connection.
+        {
+            let path = SockPath::new("hostile-warm");
+            let l = RpalListener::bind(path.path()).unwrap();
+            let (c, s) = support::connect_accept(&l, path.path(), &RpalConfig::default()).await;
+            drop((c, s));
+        }
+        rpal_rt::time::sleep(Duration::from_millis(50)).await;
+        let baseline = Held::now();
+        type Case = (
+            &'static str,
+            Vec<u8>,
+            Vec<OwnedFd>,
+            Option<Box<dyn FnOnce() + Send>>,
+        );
+        let efds = || vec![eventfd(), eventfd()];
+        let with = |region: OwnedFd| {
+            let mut v = vec![region];
+            v.extend(efds());
+            v
+        };
+        let mut cases: Vec<Case> = vec![
+            (
+                "regular file",
+                frame(good),
+                with(std::fs::File::open("/proc/self/exe").unwrap().into()),
+                None,
+            ),
+            (
+                "/dev/null",
+                frame(good),
+                with(std::fs::File::open("/dev/null").unwrap().into()),
+                None,
+            ),
+            (
+                "directory",
+                frame(good),
+                with(std::fs::File::open(std::env::temp_dir()).unwrap().into()),
+                None,
+            ),
+            (
+                "socket",
+                frame(good),
+                with(StdUnixStream::pair().unwrap().0.into()),
+                None,
+            ),
+            ("eventfd as region", frame(good), with(eventfd()), None),
+            (
+                "memfd too small",
+                frame(good),
+                with(memfd(len - 4096, GOOD_SEALS, false)),
+                None,
+            ),
+            (
+                "memfd larger than announced",
+                frame(good),
+                with(memfd(len + 4096, GOOD_SEALS, true)),
+                None,
+            ),
+            (
+                "memfd unsealed",
+                frame(good),
+                with(memfd(len, 0, true)),
+                None,
+            ),
+            (
+                "memfd without F_SEAL_SEAL",
+                frame(good),
+                with(memfd(len, libc::F_SEAL_SHRINK | libc::F_SEAL_GROW, true)),
+                None,
+            ),
+            (
+                "memfd without F_SEAL_SHRINK",
+                frame(good),
+                with(memfd(len, libc::F_SEAL_GROW | libc::F_SEAL_SEAL, true)),
+                None,
+            ),
+            (
+                "memfd write-sealed",
+                frame(good),
+                with(memfd(len, GOOD_SEALS | libc::F_SEAL_WRITE, true)),
+                None,
+            ),
+            (
+                "memfd future-write-sealed",
+                frame(good),
+                with(memfd(len, GOOD_SEALS | libc::F_SEAL_FUTURE_WRITE, true)),
+                None,
+            ),
+            (
+                "sealed memfd, headers never written",
+                frame(good),
+                with(memfd(len, GOOD_SEALS, false)),
+                None,
+            ),
+            (
+                "region_len 4096 (rings do not fit)",
+                frame(Accept {
+                    region_len: 4096,
+                    ..good
+                }),
+                with(memfd(4096, GOOD_SEALS, false)),
+                None,
+            ),
+            (
+                "region_len 0",
+                frame(Accept {
+                    region_len: 0,
+                    ..good
+                }),
+                with(memfd(4096, GOOD_SEALS, false)),
+                None,
+            ),
+            (
+                "region_len 1 TiB",
+                frame(Accept {
+                    region_len: 1 << 40,
+                    ..good
+                }),
+                with(memfd(len, GOOD_SEALS, true)),
+                None,
+            ),
+            (
+                "misaligned offset",
+                frame(Accept {
+                    offsets: [64, good.offsets[1]],
+                    ..good
+                }),
+                with(memfd(len, GOOD_SEALS, true)),
+                None,
+            ),
+            (
+                "offset past the end",
+                frame(Accept {
+                    offsets: [good.offsets[0], u64::MAX - 127],
+                    ..good
+                }),
+                with(memfd(len, GOOD_SEALS, true)),
+                None,
+            ),
+            (
+                "version 2",
+                frame(Accept { version: 2, ..good }),
+                with(memfd(len, GOOD_SEALS, true)),
+                None,
+            ),
+            (
+                "no eventfd flag",
+                frame(Accept { flags: 0, ..good }),
+                with(memfd(len, GOOD_SEALS, true)),
+                None,
+            ),
+            (
+                "memfd only",
+                frame(good),
+                vec![memfd(len, GOOD_SEALS, true)],
+                None,
+            ),
+            ("no descriptors", frame(good), vec![], None),
+            (
+                "eight descriptors",
+                frame(good),
+                (0..8).map(|_| eventfd()).collect(),
+                None,
+            ),
+            (
+                "truncated Accept",
+                frame(good)[..20].to_vec(),
+                with(memfd(len, GOOD_SEALS, true)),
+                None,
+            ),
+            ("a Hello back", hello(CAP), efds(), None),
+        ];
+        // Unsealed, announced right, then truncated to nothing right after it was sent: a
+        // client that mapped it would die of SIGBUS on its first access.
+        {
+            let fd = memfd(len, 0, true);
+            let dup = fd.try_clone().unwrap();
+            cases.push((
+                "memfd truncated after sending",
+                frame(good),
+                with(fd),
+                Some(Box::new(move || {
+                    // SAFETY: plain syscall on our descriptor.
+                    unsafe { libc::ftruncate(dup.as_raw_fd(), 0) };
+                })),
+            ));
+        }
+        let fixed = cases.len();
+        let mut rng = XorShift(seed | 1);
+        for _ in 0..ACCEPT_CASES {
+            let mut b = frame(good);
+            for _ in 0..rng.range(1, 4) {
+                let i = rng.range(0, b.len() - 1);
+                b[i] = rng.next() as u8;
+            }
+            cases.push((
+                "mutated Accept",
+                b,
+                with(memfd(len, GOOD_SEALS, true)),
+                None,
+            ));
+        }
+        let total = cases.len();
+        let mut connected = 0;
+        for (what, bytes, fds, after) in cases {
+            let path = SockPath::new("hostile-srv");
+            let t = hostile_server(&path, bytes, fds, after);
+            if try_connect(&path, what).await {
+                assert!(
+                    what == "mutated Accept",
+                    "{what}: connect must fail, it succeeded"
+                );
+                connected += 1;
+            }
+            within(
+                "hostile server thread",
+                rpal_rt::spawn_blocking(move || t.join()),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        }
+        settle_to(baseline, NOTICE, "after the hostile accepts").await;
+        eprintln!(
+            "hostile accepts: {total} ({fixed} wrong descriptors or fields, {ACCEPT_CASES} \
+             mutated Accepts): {} refused, {connected} mutations harmless enough to connect; \
+             no crash, no SIGBUS, no hang, nothing leaked",
+            total - connected
+        );
+    });
 }
