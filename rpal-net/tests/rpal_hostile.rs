@@ -22,7 +22,8 @@
 //! test `RPAL_HOSTILE_FDKIND=<0..8>` (valid Hellos only, one descriptor kind, see `random_fd`),
 //! `RPAL_HOSTILE_NFDS=<n>` (exactly n descriptors), `RPAL_HOSTILE_NOSTALL=1`,
 //! `RPAL_HOSTILE_VERBOSE=1` (print every case). `RPAL_HOSTILE_FDKIND=3 RPAL_HOSTILE_NFDS=0`
-//! shows the io_uring orphan-poll bug described at `KNOWN BUG` below (in roughly one run in ten).
+//! reproduced an io_uring driver bug (a POLL_REMOVE answered -EALREADY left the poll armed and
+//! the closed socket open) in roughly one run in ten before it was fixed.
 //!
 //! (Over 600 lines: the three groups of hostile inputs share the hand-written protocol
 //! helpers at the top, and "a hostile peer" is one concern; splitting it would duplicate them.)
@@ -723,8 +724,6 @@ fn mutated_handshakes_with_random_descriptors() {
         let mut kinds = std::collections::BTreeMap::new();
         let mut fds_sent = 0;
         let mut answers = [0usize; 3];
-        let mut orphans = 0;
-        let uring = std::env::var("RPAL_DRIVER").as_deref() != Ok("epoll");
         for _ in 0..HELLO_CASES {
             let (kind, bytes) = mutated_hello(&mut rng);
             let (kind, bytes) = if std::env::var_os("RPAL_HOSTILE_FDKIND").is_some() {
@@ -756,27 +755,13 @@ fn mutated_handshakes_with_random_descriptors() {
             )
             .await
             .unwrap();
-            if b.never_closed {
-                // Everything rpal-net controls is done by then: the connection was admitted or
-                // rejected and its descriptor closed (checked below and by the final leak
-                // check). What keeps the socket open is rpal-rt's io_uring driver: it ignores
-                // the result of its POLL_REMOVE, and when the kernel answers -EALREADY (the
-                // multishot poll was completing) the poll stays armed and holds a reference
-                // to the closed socket, so no FIN is ever sent. Seen with a debug print in
-                // `dispatch`: every such connection coincided with one POLL_REMOVE = -114.
-                assert!(
-                    uring,
-                    "{kind}: the listener never closed a hostile connection (epoll driver)"
-                );
-                orphans += 1;
-                eprintln!(
-                    "KNOWN BUG (rpal-rt io_uring driver): {kind}: the listener closed the \
-                     connection's descriptor, but a multishot poll whose POLL_REMOVE got \
-                     -EALREADY stays armed and keeps the socket open: the client never sees \
-                     end of stream"
-                );
-                continue;
-            }
+            // Every hostile connection is closed: a poll left armed by a POLL_REMOVE that got
+            // -EALREADY (fixed in the io_uring driver, which now removes it again) would keep
+            // the closed socket alive and the client would never see end of stream.
+            assert!(
+                !b.never_closed,
+                "{kind}: the listener never closed a hostile connection"
+            );
             let (back, got_fds) = (b.bytes, b.fds);
             match wire::decode(&back) {
                 Ok((f @ Frame::Accept(_), _)) => {
@@ -830,8 +815,7 @@ fn mutated_handshakes_with_random_descriptors() {
         eprintln!(
             "hostile handshakes: {HELLO_CASES} mutated Hellos {kinds:?} with {fds_sent} random \
              descriptors; answered Accept {}, Reject {}, closed {}; admitted {adm} (plain or \
-             valid), rejected {rej}; accept never failed, nothing leaked; {orphans} connections \
-             kept open by the io_uring poll bug",
+             valid), rejected {rej}; accept never failed, nothing leaked",
             answers[0], answers[1], answers[2]
         );
     });

@@ -54,8 +54,10 @@ pub(crate) fn driver_gone() -> io::Error {
     )
 }
 
-/// Slab keys must stay below this, which keeps every token clear of the reserved tags.
-pub(crate) const MAX_KEY: usize = 1 << 31;
+/// Slab keys must stay below this (2^29, far above any process's descriptor limit), which keeps
+/// bits 29..31 of every token clear: the io_uring driver uses them to tell tokens from its tags,
+/// its completion operations and its `POLL_REMOVE` requests.
+pub(crate) const MAX_KEY: usize = 1 << 29;
 
 /// One registered fd.
 #[derive(Debug)]

@@ -7,10 +7,14 @@
 //! # user_data scheme
 //!
 //! * [`DOORBELL_TAG`]: the multishot poll on the doorbell eventfd.
-//! * [`REMOVE_TAG`]: every `POLL_REMOVE` request; its own CQE (0, `-ENOENT`, `-EALREADY`) is
-//!   ignored.
+//! * a `POLL_REMOVE` request: the token it removes with bits 30 and 31 of the low word set
+//!   ([`remove_user_data`]). Its CQE is 0 (removed), `-ENOENT` (the poll had ended) or
+//!   `-EALREADY` (the poll was completing an event at that instant and stays armed): the last
+//!   one queues the remove again, since an armed poll holds the file and a closed socket would
+//!   never send its FIN. [`REMOVE_TAG`] is left for tokens whose key does not fit (none today).
+//!   Ignored otherwise.
 //! * anything else: the token of a registered fd (`registry.rs`: generation << 32 | slab key; keys
-//!   stay below 2^31, so no token reaches the tags). A CQE whose token is no longer in the table
+//!   stay below 2^29, so no token reaches the tags). A CQE whose token is no longer in the table
 //!   (a late event, the final `-ECANCELED` of a removed poll) is dropped.
 //!
 //! # Invariants
@@ -41,8 +45,30 @@ use crate::loom::sync::{Arc, Mutex, MutexGuard};
 
 /// user_data of the doorbell's multishot poll.
 const DOORBELL_TAG: u64 = u64::MAX;
-/// user_data of every `POLL_REMOVE`.
+/// user_data of a `POLL_REMOVE` whose token does not fit [`remove_user_data`]'s encoding.
 const REMOVE_TAG: u64 = u64::MAX - 1;
+/// Low-word bits marking a `POLL_REMOVE` (tags have all low bits set; tokens' keys stay below
+/// 2^29, see `registry::MAX_KEY`).
+const REMOVE_BITS: u64 = 0xC000_0000;
+/// The low-word range of `POLL_REMOVE` user_data: `REMOVE_BITS | key` with `key < 2^29`.
+const REMOVE_RANGE: std::ops::Range<u64> = REMOVE_BITS..REMOVE_BITS + (1 << 29);
+
+/// The user_data of the `POLL_REMOVE` of `token`'s poll: the token with [`REMOVE_BITS`] set.
+fn remove_user_data(token: u64) -> u64 {
+    let key = token & 0xFFFF_FFFF;
+    if key < (1 << 29) {
+        token | REMOVE_BITS
+    } else {
+        REMOVE_TAG
+    }
+}
+
+/// The token a `POLL_REMOVE`'s user_data names, if it is one.
+fn removed_token(user_data: u64) -> Option<u64> {
+    REMOVE_RANGE
+        .contains(&(user_data & 0xFFFF_FFFF))
+        .then_some(user_data & !REMOVE_BITS)
+}
 /// Submission queue entries; the SQ is flushed (submitted) whenever it fills up.
 pub(crate) const RING_ENTRIES: u32 = 256;
 /// Completion queue entries: every registered fd can post CQEs, so the CQ is larger than the SQ.
@@ -199,7 +225,9 @@ fn sqe_for(p: Pending) -> squeue::Entry {
             .multi(true)
             .build()
             .user_data(token),
-        Pending::Remove { token } => opcode::PollRemove::new(token).build().user_data(REMOVE_TAG),
+        Pending::Remove { token } => opcode::PollRemove::new(token)
+            .build()
+            .user_data(remove_user_data(token)),
     }
 }
 
@@ -372,6 +400,14 @@ fn dispatch(
             }
         }
         REMOVE_TAG => {}
+        ud if removed_token(ud).is_some() => {
+            if result == -libc::EALREADY {
+                if let Some(token) = removed_token(ud) {
+                    // The poll was posting an event and stays armed: remove it again.
+                    staged.push(Pending::Remove { token });
+                }
+            }
+        }
         token => {
             let (io, rearm) = {
                 let state = lock(&shared.state);
