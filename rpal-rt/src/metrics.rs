@@ -15,7 +15,10 @@
 //! * remote schedules: tasks that arrived through the inject queue (wake-ups and spawns from
 //!   other threads);
 //! * I/O registrations: [`crate::io::Registration`]s created on the worker;
-//! * timer fires: timers that expired on the worker's wheel.
+//! * timer fires: timers that expired on the worker's wheel;
+//! * ring ops submitted / completed: io_uring completion operations (file and socket operations
+//!   submitted as SQEs) a task on the worker submitted, and final CQEs of operations the worker
+//!   reaped (cancelled ones included). Both stay 0 on epoll and where the blocking pool ran.
 //!
 //! A thread-per-core runtime's `block_on` thread runs a core of its own for the main future; it
 //! is not one of the workers and is not reported.
@@ -35,6 +38,8 @@ pub(crate) struct WorkerCounters {
     remote_schedules: AtomicU64,
     io_registrations: AtomicU64,
     timer_fires: AtomicU64,
+    ring_ops_submitted: AtomicU64,
+    ring_ops_completed: AtomicU64,
 }
 
 /// Adds `n` to a counter that only the calling thread writes.
@@ -52,6 +57,8 @@ impl WorkerCounters {
             remote_schedules: AtomicU64::new(0),
             io_registrations: AtomicU64::new(0),
             timer_fires: AtomicU64::new(0),
+            ring_ops_submitted: AtomicU64::new(0),
+            ring_ops_completed: AtomicU64::new(0),
         }
     }
     /// Owner thread only (as every method below).
@@ -76,6 +83,12 @@ impl WorkerCounters {
     pub(crate) fn timers_fired(&self, n: usize) {
         bump(&self.timer_fires, n as u64);
     }
+    pub(crate) fn ring_op_submitted(&self) {
+        bump(&self.ring_ops_submitted, 1);
+    }
+    pub(crate) fn ring_op_completed(&self) {
+        bump(&self.ring_ops_completed, 1);
+    }
 
     pub(crate) fn snapshot(&self, index: usize) -> WorkerMetrics {
         WorkerMetrics {
@@ -87,6 +100,8 @@ impl WorkerCounters {
             remote_schedules: self.remote_schedules.load(Relaxed),
             io_registrations: self.io_registrations.load(Relaxed),
             timer_fires: self.timer_fires.load(Relaxed),
+            ring_ops_submitted: self.ring_ops_submitted.load(Relaxed),
+            ring_ops_completed: self.ring_ops_completed.load(Relaxed),
         }
     }
 }
@@ -117,6 +132,8 @@ pub struct WorkerMetrics {
     remote_schedules: u64,
     io_registrations: u64,
     timer_fires: u64,
+    ring_ops_submitted: u64,
+    ring_ops_completed: u64,
 }
 
 impl WorkerMetrics {
@@ -152,6 +169,15 @@ impl WorkerMetrics {
     /// Timers that fired on this worker's wheel.
     pub fn timer_fire_count(&self) -> u64 {
         self.timer_fires
+    }
+    /// io_uring completion operations (file and socket operations as SQEs) submitted by tasks on
+    /// this worker; 0 on epoll.
+    pub fn ring_ops_submitted_count(&self) -> u64 {
+        self.ring_ops_submitted
+    }
+    /// Final completions of io_uring operations reaped by this worker (cancelled ones included).
+    pub fn ring_ops_completed_count(&self) -> u64 {
+        self.ring_ops_completed
     }
 }
 
@@ -228,6 +254,15 @@ impl RuntimeMetrics {
     /// I/O registrations, summed over the workers.
     pub fn io_registration_count(&self) -> u64 {
         self.sum(WorkerMetrics::io_registration_count)
+    }
+
+    /// io_uring completion operations submitted, summed over the workers.
+    pub fn ring_ops_submitted_count(&self) -> u64 {
+        self.sum(WorkerMetrics::ring_ops_submitted_count)
+    }
+    /// io_uring operation completions reaped, summed over the workers.
+    pub fn ring_ops_completed_count(&self) -> u64 {
+        self.sum(WorkerMetrics::ring_ops_completed_count)
     }
 
     fn sum(&self, f: fn(&WorkerMetrics) -> u64) -> u64 {

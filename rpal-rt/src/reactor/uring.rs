@@ -9,9 +9,19 @@
 //! * [`DOORBELL_TAG`]: the multishot poll on the doorbell eventfd.
 //! * [`REMOVE_TAG`]: every `POLL_REMOVE` request; its own CQE (0, `-ENOENT`, `-EALREADY`) is
 //!   ignored.
+//! * [`CANCEL_TAG`]: every `ASYNC_CANCEL` of a completion operation; its own CQE is ignored (the
+//!   cancelled operation posts its own final CQE).
+//! * bit 31 set, key bits below 2^30: a completion operation (`uring_op.rs`: generation << 32 |
+//!   1 << 31 | op key). Handled by the op table.
 //! * anything else: the token of a registered fd (`registry.rs`: generation << 32 | slab key; keys
-//!   stay below 2^31, so no token reaches the tags). A CQE whose token is no longer in the table
-//!   (a late event, the final `-ECANCELED` of a removed poll) is dropped.
+//!   stay below 2^31, so bit 31 is clear and no token reaches the tags). A CQE whose token is no
+//!   longer in the table (a late event, the final `-ECANCELED` of a removed poll) is dropped.
+//!
+//! ```text
+//!  tags       0xFFFF_FFFF_FFFF_FFFF, ..._FFFE, ..._FFFD    (low word >= 0xC000_0000)
+//!  op         gen:32 | 1 | key:31  with key < 2^30          (low word 0x8000_0000 ..= 0xBFFF_FFFF)
+//!  fd token   gen:32 | 0 | key:31                           (low word < 0x8000_0000)
+//! ```
 //!
 //! # Invariants
 //!
@@ -23,6 +33,9 @@
 //!   the `POLL_ADD` had not reached the ring yet, it is dropped instead.
 //! * SQEs that name an fd are pushed **and submitted** under the state lock, so a deregistration
 //!   (after which the caller closes the fd) cannot race a submission naming a closed fd number.
+//! * Completion operations (`uring_op.rs`) keep their fd open themselves (they own an `Arc` of
+//!   the file or socket), so their SQEs need not be submitted under the state lock; they are
+//!   staged from the op table at every park.
 //! * Other threads never touch the ring: they queue [`Pending`] requests and ring the doorbell if
 //!   the owner is parked (`parked`, set before the owner takes the state lock to stage requests;
 //!   the lock orders the two sides, so a request is either staged or sees `parked`).
@@ -34,6 +47,7 @@ use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring, Probe};
 
 use super::registry::{driver_gone, ready_from_events, IoRegistry};
+use super::uring_op::{self, OpTable};
 use super::{Doorbell, ScheduledIo};
 use crate::io::{Interest, Ready};
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +57,8 @@ use crate::loom::sync::{Arc, Mutex, MutexGuard};
 const DOORBELL_TAG: u64 = u64::MAX;
 /// user_data of every `POLL_REMOVE`.
 const REMOVE_TAG: u64 = u64::MAX - 1;
+/// user_data of every `ASYNC_CANCEL` of a completion operation.
+pub(super) const CANCEL_TAG: u64 = u64::MAX - 2;
 /// Submission queue entries; the SQ is flushed (submitted) whenever it fills up.
 pub(crate) const RING_ENTRIES: u32 = 256;
 /// Completion queue entries: every registered fd can post CQEs, so the CQ is larger than the SQ.
@@ -80,6 +96,8 @@ pub(crate) struct UringShared {
     /// True while the owner is in (or entering) a blocking wait. Stored before the owner stages
     /// requests; read by queuers after they pushed theirs (see the module doc).
     parked: AtomicBool,
+    /// Completion operations of this ring (`uring_op.rs`).
+    pub(super) ops: Mutex<OpTable>,
 }
 
 /// The io_uring driver, owned by one worker.
@@ -164,10 +182,12 @@ pub(crate) fn probe() -> Result<(), String> {
 }
 
 /// Pushes `sqe`, submitting first when the SQ is full.
-fn push(ring: &mut IoUring, sqe: &squeue::Entry) -> io::Result<()> {
+pub(super) fn push(ring: &mut IoUring, sqe: &squeue::Entry) -> io::Result<()> {
     loop {
-        // SAFETY: every SQE this driver builds is POLL_ADD or POLL_REMOVE: no buffers; fds are
-        // valid at submission (see the module invariants).
+        // SAFETY: the SQEs this driver builds are POLL_ADD or POLL_REMOVE (no buffers; fds valid
+        // at submission, see the module invariants) or ASYNC_CANCEL (no buffer, no fd); those of
+        // completion operations point only into resources their op slot keeps alive until the
+        // final CQE and name fds those resources keep open (`uring_op::submit`'s contract).
         if unsafe { ring.submission().push(sqe) }.is_ok() {
             return Ok(());
         }
@@ -186,7 +206,7 @@ fn submit_tolerant(ring: &mut IoUring) -> io::Result<()> {
     }
 }
 
-fn is_transient(e: &io::Error) -> bool {
+pub(super) fn is_transient(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EINTR | libc::EBUSY | libc::EAGAIN | libc::ETIME)
@@ -235,6 +255,7 @@ impl UringDriver {
             doorbell: Doorbell::new()?,
             state: Mutex::new(State::default()),
             parked: AtomicBool::new(false),
+            ops: Mutex::new(OpTable::default()),
         });
         Ok(UringDriver {
             ring,
@@ -249,7 +270,13 @@ impl UringDriver {
     }
 
     /// Moves queued requests into the SQ and submits them, under the state lock (module doc).
+    /// Staged completion operations go into the SQ first; they are submitted with the next
+    /// enter (this one if other requests were pushed, else the wait's).
     fn stage_and_submit(&mut self) -> io::Result<()> {
+        {
+            let ring = &mut self.ring;
+            uring_op::lock(&self.shared.ops).stage(|sqe| push(ring, sqe))?;
+        }
         let mut state = lock(&self.shared.state);
         self.staged.append(&mut state.pending);
         // A re-arm queued by the last reap for an fd deregistered since must not be armed.
@@ -371,7 +398,8 @@ fn dispatch(
                 *doorbell_armed = false; // re-armed by the next park
             }
         }
-        REMOVE_TAG => {}
+        REMOVE_TAG | CANCEL_TAG => {}
+        ud if uring_op::is_op(ud) => uring_op::complete(shared, ud, result, flags),
         token => {
             let (io, rearm) = {
                 let state = lock(&shared.state);
@@ -409,6 +437,7 @@ impl Drop for UringDriver {
         for io in ios {
             io.shutdown();
         }
+        uring_op::shutdown(&self.shared, &mut self.ring);
     }
 }
 
@@ -418,7 +447,7 @@ impl UringShared {
     }
 
     /// Wakes the owner if it is parked, so it stages what was just queued.
-    fn nudge(&self) {
+    pub(super) fn nudge(&self) {
         if self.parked.load(Ordering::SeqCst) {
             self.doorbell.ring();
         }
