@@ -17,8 +17,9 @@
 //! * I/O registrations: [`crate::io::Registration`]s created on the worker;
 //! * timer fires: timers that expired on the worker's wheel;
 //! * ring ops submitted / completed: io_uring completion operations (file and socket operations
-//!   submitted as SQEs) a task on the worker submitted, and final CQEs of operations the worker
-//!   reaped (cancelled ones included). Both stay 0 on epoll and where the blocking pool ran.
+//!   as SQEs) the worker handed to the kernel, and their final CQEs the worker reaped (cancelled
+//!   ones included; an operation dropped before it reached the kernel counts in neither). Both
+//!   stay 0 on epoll and where the blocking pool ran.
 //!
 //! A thread-per-core runtime's `block_on` thread runs a core of its own for the main future; it
 //! is not one of the workers and is not reported.

@@ -143,6 +143,16 @@ fn close_result_fd(result: i32) {
     unsafe { libc::close(result) };
 }
 
+/// Counts an operation handed to the kernel on the current worker's metrics (the staging thread
+/// is the owner).
+fn count_submitted() {
+    crate::runtime::context::with(|cx| {
+        if let Some(cx) = cx {
+            cx.worker.metrics.ring_op_submitted();
+        }
+    });
+}
+
 /// Counts a completion on the current worker's metrics (the reaping thread is the owner).
 fn count_completed() {
     crate::runtime::context::with(|cx| {
@@ -169,6 +179,9 @@ impl OpTable {
                 let (key, gen) = split(ud);
                 if let Some(slot) = self.slots.get_mut(key).filter(|s| s.gen == gen) {
                     if matches!(slot.state, SlotState::Staged) {
+                        if res.is_ok() {
+                            count_submitted();
+                        }
                         slot.state = if res.is_ok() {
                             SlotState::InFlight
                         } else {
@@ -186,7 +199,12 @@ impl OpTable {
 
     /// Records the CQE of an operation; returns the waker to wake (outside the lock) and the
     /// resources to drop (outside the lock: they may hold the last reference to a file).
-    fn complete(&mut self, user_data: u64, result: i32, flags: u32) -> (Option<Waker>, Option<Owned>) {
+    fn complete(
+        &mut self,
+        user_data: u64,
+        result: i32,
+        flags: u32,
+    ) -> (Option<Waker>, Option<Owned>) {
         let (key, gen) = split(user_data);
         let Some(slot) = self.slots.get_mut(key).filter(|s| s.gen == gen) else {
             return (None, None);
@@ -239,7 +257,23 @@ pub(super) fn shutdown(shared: &UringShared, ring: &mut IoUring) {
     {
         let mut t = lock(&shared.ops);
         t.closed = true;
+        // SQEs the kernel never saw: detached ops among them are simply freed.
+        let unsent: Vec<u64> = t
+            .staged
+            .iter()
+            .map(|sqe| sqe.get_user_data())
+            .filter(|ud| is_op(*ud))
+            .collect();
         t.staged.retain(|sqe| !is_op(sqe.get_user_data()));
+        for ud in unsent {
+            let (key, gen) = split(ud);
+            if t.slots
+                .get(key)
+                .is_some_and(|s| s.gen == gen && matches!(s.state, SlotState::Orphaned))
+            {
+                t.slots.remove(key);
+            }
+        }
         let mut cancels = Vec::new();
         for (key, slot) in t.slots.iter_mut() {
             match slot.state {
@@ -280,7 +314,8 @@ pub(super) fn shutdown(shared: &UringShared, ring: &mut IoUring) {
         cq.sync();
         for cqe in &mut cq {
             if is_op(cqe.user_data()) {
-                let (w, owned) = lock(&shared.ops).complete(cqe.user_data(), cqe.result(), cqe.flags());
+                let (w, owned) =
+                    lock(&shared.ops).complete(cqe.user_data(), cqe.result(), cqe.flags());
                 drop(owned);
                 wake.extend(w);
             }
@@ -306,6 +341,9 @@ pub(super) fn shutdown(shared: &UringShared, ring: &mut IoUring) {
         w.wake();
     }
 }
+
+/// The shared half of an io_uring driver, as operations see it.
+pub(crate) type UringRing = UringShared;
 
 /// The ring of the current worker, if this thread runs a worker whose driver is io_uring.
 pub(crate) fn current_ring() -> Option<Arc<UringShared>> {
@@ -403,11 +441,6 @@ pub(crate) unsafe fn submit<T: Send + 'static>(
         t.staged.push(sqe.user_data(user_data));
         user_data
     };
-    crate::runtime::context::with(|cx| {
-        if let Some(cx) = cx {
-            cx.worker.metrics.ring_op_submitted();
-        }
-    });
     ring.nudge();
     Ok(Op {
         shared: ring.clone(),
@@ -457,6 +490,37 @@ impl<T: Send + 'static> Future for Op<T> {
             flags,
             owned,
         })
+    }
+}
+
+impl<T: Send + 'static> Op<T> {
+    /// Lets the operation run to its end without a future: it is not cancelled, and its
+    /// resources are freed (and an fd it returns closed) at its final CQE. For writes that must
+    /// not be lost when their owner goes away.
+    pub(crate) fn detach(mut self) {
+        self.done = true;
+        let (key, gen) = split(self.user_data);
+        let mut t = lock(&self.shared.ops);
+        let Some(slot) = t.slots.get_mut(key).filter(|s| s.gen == gen) else {
+            return;
+        };
+        let freed = match slot.state {
+            SlotState::Staged | SlotState::InFlight => {
+                slot.state = SlotState::Orphaned;
+                slot.waker = None;
+                None
+            }
+            SlotState::Done { result, .. } => {
+                let slot = t.slots.remove(key);
+                if slot.yields_fd && result >= 0 {
+                    close_result_fd(result);
+                }
+                Some(slot)
+            }
+            SlotState::Orphaned => None,
+        };
+        drop(t);
+        drop(freed);
     }
 }
 
@@ -627,7 +691,10 @@ mod tests {
         let start = Instant::now();
         while slots(&ring) > 0 {
             d.park(Some(Duration::from_millis(1))).unwrap();
-            assert!(start.elapsed() < Duration::from_secs(5), "cancel never completed");
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "cancel never completed"
+            );
         }
         assert_eq!(Arc::strong_count(&r), 1, "resources freed with the slot");
     }
@@ -648,7 +715,10 @@ mod tests {
         let Poll::Ready(out) = poll_once(&mut op) else {
             panic!("op still pending after its driver dropped")
         };
-        assert_eq!(out.result.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+        assert_eq!(
+            out.result.unwrap_err().raw_os_error(),
+            Some(libc::ECANCELED)
+        );
         assert!(out.owned.is_some(), "the cancel completed within the drain");
         let Poll::Ready(out) = poll_once(&mut staged) else {
             panic!()
