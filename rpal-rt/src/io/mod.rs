@@ -6,6 +6,8 @@
 //! * [`Interest`] and [`Ready`]: readiness sets; [`ReadyEvent`]: one observation of readiness.
 //! * [`UserSource`] and [`register_source`]: user-space event sources (shared-memory rings) that
 //!   the worker polls, without a syscall, before it parks; [`WorkerDoorbell`] wakes a parked worker.
+//! * [`uring`]: socket operations as io_uring completion operations (`RECV`, `SEND`, `ACCEPT`)
+//!   for tasks on an io_uring worker, with owned buffers and cancel-on-drop.
 //! * [`util`]: `copy`, `copy_bidirectional`, `split`, `BufReader`/`BufWriter` on the futures-io
 //!   traits.
 //!
@@ -157,6 +159,7 @@ impl ReadyEvent {
 mod registration;
 mod source;
 // taskx: copy, copy_bidirectional, split, BufReader/BufWriter on the futures-io traits.
+pub mod uring;
 pub mod util;
 
 pub use registration::Registration;

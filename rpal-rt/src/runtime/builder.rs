@@ -55,6 +55,7 @@ impl Builder {
                 max_blocking_threads: config::DEFAULT_MAX_BLOCKING_THREADS,
                 blocking_keep_alive: config::DEFAULT_BLOCKING_KEEP_ALIVE,
                 thread_name: "rpal-worker".to_owned(),
+                uring_socket_ops: None,
             },
         }
     }
@@ -114,16 +115,42 @@ impl Builder {
         self
     }
 
+    /// How sockets (rpal-net) do I/O on io_uring workers: `true`, completion operations
+    /// (`RECV`/`SEND`/`ACCEPT` on the ring); `false`, readiness (multishot poll) plus
+    /// non-blocking syscalls, as on epoll. Without this call, `RPAL_URING_SOCKET_OPS=ring` or
+    /// `readiness` decides, else the default (ring; `benches/uring_ops.rs` measures both).
+    /// No effect on epoll.
+    ///
+    /// # Examples
+    /// ```
+    /// let rt = rpal_rt::runtime::Builder::new_current_thread()
+    ///     .uring_socket_ops(false)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn uring_socket_ops(mut self, on: bool) -> Builder {
+        self.config.uring_socket_ops = Some(on);
+        self
+    }
+
     /// Creates the runtime: probes (or takes) the driver, creates every worker's driver and
     /// timer wheel, and starts the worker threads.
     ///
     /// # Errors
-    /// An invalid `RPAL_DRIVER`, a driver that cannot be created (e.g. `RPAL_DRIVER=uring` where
+    /// An invalid `RPAL_DRIVER` or `RPAL_URING_SOCKET_OPS`, a driver that cannot be created (e.g. `RPAL_DRIVER=uring` where
     /// io_uring is disabled), or a worker thread that cannot start.
     pub fn build(&self) -> io::Result<Runtime> {
         let mut config = self.config.clone();
         if config.driver.is_none() {
             config.driver = Some(DriverKind::detect()?);
+        }
+        if config.uring_socket_ops.is_none() {
+            let var = std::env::var(crate::io::uring::SOCKET_OPS_ENV).ok();
+            config.uring_socket_ops = Some(
+                config::parse_socket_ops_env(var.as_deref())?
+                    .unwrap_or(config::DEFAULT_URING_SOCKET_OPS),
+            );
         }
         let mut parts = Vec::with_capacity(config.worker_threads);
         for i in 0..config.worker_threads {

@@ -1,0 +1,238 @@
+//! Socket operations as io_uring completion operations, for socket types (rpal-net) on an
+//! io_uring worker.
+//!
+//! * [`socket_ops_enabled`]: whether the current thread should use them (an io_uring worker of a
+//!   runtime whose socket-op mode is on: [`Builder::uring_socket_ops`](crate::runtime::Builder::uring_socket_ops)
+//!   or `RPAL_URING_SOCKET_OPS`).
+//! * [`recv`], [`send`]: `RECV`/`SEND` with an owned buffer, resolving to a [`BufResult`];
+//!   [`accept`]: `ACCEPT`, resolving to the new socket.
+//!
+//! Every operation owns the socket (an `Arc`, so the fd stays open until the kernel is done) and
+//! its buffer. Dropping the future cancels the operation (`ASYNC_CANCEL`); the buffer stays with
+//! the runtime until the kernel's final completion, so a dropped future never leaves the kernel
+//! writing into freed memory. Each constructor returns `None` (or the buffer back) off an
+//! io_uring worker: the caller then uses readiness and non-blocking syscalls.
+//!
+//! # Examples
+//! ```
+//! use std::sync::Arc;
+//! let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+//! rt.block_on(async {
+//!     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+//!     let (a, b) = (Arc::new(a), Arc::new(b));
+//!     match rpal_rt::io::uring::send(b.clone(), b"hi".to_vec(), 0) {
+//!         Ok(op) => assert_eq!(op.await.result.unwrap(), 2),
+//!         Err(_) => std::io::Write::write_all(&mut &*b, b"hi").unwrap(), // not on io_uring
+//!     }
+//!     if let Ok(op) = rpal_rt::io::uring::recv(a.clone(), Vec::with_capacity(16)) {
+//!         let r = op.await;
+//!         assert_eq!(r.result.unwrap(), 2);
+//!         assert_eq!(r.buf, b"hi");
+//!     }
+//! });
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use io_uring::opcode;
+use io_uring::types::Fd;
+
+use crate::loom::sync::Arc;
+use crate::reactor::uring_op::{self, Op};
+
+/// The environment variable that chooses how sockets do I/O on io_uring workers: `ring`
+/// (completion operations) or `readiness` (multishot poll + non-blocking syscalls).
+pub const SOCKET_OPS_ENV: &str = "RPAL_URING_SOCKET_OPS";
+
+/// A socket an operation keeps open.
+type Socket = Arc<dyn AsFd + Send + Sync>;
+
+/// What a `RECV` or `SEND` owns.
+struct SockBuf {
+    sock: Socket,
+    buf: Vec<u8>,
+    /// Send: the bytes start here. Recv: the bytes land at `buf.len()`.
+    start: usize,
+}
+
+/// The result of [`recv`] or [`send`] and the buffer, back from the kernel.
+#[derive(Debug)]
+pub struct BufResult {
+    /// Bytes received (appended to `buf`; 0: end of stream) or sent (from the start offset).
+    pub result: io::Result<usize>,
+    /// The buffer (empty if the runtime shut down while the kernel held it: it was leaked).
+    pub buf: Vec<u8>,
+}
+
+/// A `RECV` or `SEND` in flight; resolves to a [`BufResult`]. Dropping it cancels the operation.
+#[must_use = "an operation is cancelled when dropped"]
+pub struct BufOp {
+    op: Op<SockBuf>,
+    recv: bool,
+}
+
+impl fmt::Debug for BufOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufOp")
+            .field("op", &self.op)
+            .field("recv", &self.recv)
+            .finish()
+    }
+}
+
+impl Future for BufOp {
+    type Output = BufResult;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<BufResult> {
+        let this = self.get_mut();
+        let out = match Pin::new(&mut this.op).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(out) => out,
+        };
+        let Some(owned) = out.owned else {
+            return Poll::Ready(BufResult {
+                result: out.result.map(|n| n as usize),
+                buf: Vec::new(),
+            });
+        };
+        let mut sb = *owned;
+        let result = out.result.map(|n| n as usize);
+        if this.recv {
+            if let Ok(n) = result {
+                let len = sb.buf.len() + n;
+                debug_assert!(len <= sb.buf.capacity());
+                // SAFETY: the kernel wrote `n` bytes into the spare capacity starting at
+                // `buf.len()` (the CQE says so, and `n` is at most the length we gave it), so
+                // the first `len` bytes are initialised.
+                unsafe { sb.buf.set_len(len.min(sb.buf.capacity())) };
+            }
+        }
+        Poll::Ready(BufResult {
+            result,
+            buf: sb.buf,
+        })
+    }
+}
+
+/// An `ACCEPT` in flight; resolves to the new socket (non-blocking, close-on-exec). Dropping it
+/// cancels the operation (a connection accepted meanwhile is closed).
+#[must_use = "an operation is cancelled when dropped"]
+#[derive(Debug)]
+pub struct AcceptOp {
+    op: Op<Socket>,
+}
+
+impl Future for AcceptOp {
+    type Output = io::Result<OwnedFd>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<OwnedFd>> {
+        let out = match Pin::new(&mut self.get_mut().op).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(out) => out,
+        };
+        let fd = out.result?;
+        // SAFETY: the kernel created this fd for this accept and handed it to us in the CQE;
+        // the op table gave the result to this future only, so nothing else owns it.
+        Poll::Ready(Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+    }
+}
+
+/// True on an io_uring worker whose runtime uses completion operations for sockets.
+pub fn socket_ops_enabled() -> bool {
+    crate::runtime::context::with(|cx| {
+        cx.is_some_and(|cx| {
+            cx.rt.config.uring_socket_ops == Some(true) && cx.worker.io.uring().is_some()
+        })
+    })
+}
+
+/// Receives into the spare capacity of `buf` (bytes are appended; reserve room first): one
+/// `RECV` on the current worker's ring. Gives `buf` back off an io_uring worker or when `buf`
+/// has no spare capacity.
+///
+/// # Errors
+/// The future's [`BufResult::result`] carries `recv(2)`'s error.
+pub fn recv(sock: Arc<impl AsFd + Send + Sync + 'static>, buf: Vec<u8>) -> Result<BufOp, Vec<u8>> {
+    let Some(ring) = uring_op::current_ring().filter(|_| buf.capacity() > buf.len()) else {
+        return Err(buf);
+    };
+    let owned = SockBuf {
+        sock,
+        start: buf.len(),
+        buf,
+    };
+    // SAFETY: the SQE points into the spare capacity of the owned `buf` (not touched until the
+    // final CQE) and names the owned socket's fd.
+    let op = unsafe {
+        uring_op::submit(&ring, owned, false, |sb| {
+            let spare = sb.buf.spare_capacity_mut();
+            let len = spare.len().min(u32::MAX as usize) as u32;
+            opcode::Recv::new(
+                Fd(sb.sock.as_fd().as_raw_fd()),
+                spare.as_mut_ptr().cast::<u8>(),
+                len,
+            )
+            .build()
+        })
+    };
+    op.map(|op| BufOp { op, recv: true }).map_err(|sb| sb.buf)
+}
+
+/// Sends `buf[start..]` (`MSG_NOSIGNAL`): one `SEND` on the current worker's ring. Gives `buf`
+/// back off an io_uring worker.
+///
+/// # Errors
+/// The future's [`BufResult::result`] carries `send(2)`'s error.
+pub fn send(
+    sock: Arc<impl AsFd + Send + Sync + 'static>,
+    buf: Vec<u8>,
+    start: usize,
+) -> Result<BufOp, Vec<u8>> {
+    let Some(ring) = uring_op::current_ring() else {
+        return Err(buf);
+    };
+    let owned = SockBuf {
+        sock,
+        start: start.min(buf.len()),
+        buf,
+    };
+    // SAFETY: the SQE points into the owned `buf` and names the owned socket's fd.
+    let op = unsafe {
+        uring_op::submit(&ring, owned, false, |sb| {
+            let src = &sb.buf[sb.start..];
+            let len = src.len().min(u32::MAX as usize) as u32;
+            opcode::Send::new(Fd(sb.sock.as_fd().as_raw_fd()), src.as_ptr(), len)
+                .flags(libc::MSG_NOSIGNAL)
+                .build()
+        })
+    };
+    op.map(|op| BufOp { op, recv: false }).map_err(|sb| sb.buf)
+}
+
+/// Accepts one connection on the listening `sock`: one `ACCEPT` on the current worker's ring.
+/// `None` off an io_uring worker.
+///
+/// # Errors
+/// The future resolves to `accept4(2)`'s error.
+pub fn accept(sock: Arc<impl AsFd + Send + Sync + 'static>) -> Option<AcceptOp> {
+    let ring = uring_op::current_ring()?;
+    let sock: Socket = sock;
+    // SAFETY: no buffer (the peer address is not asked for); the fd is the owned socket's.
+    let op = unsafe {
+        uring_op::submit(&ring, sock, true, |s| {
+            opcode::Accept::new(
+                Fd(s.as_fd().as_raw_fd()),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+            .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+            .build()
+        })
+    };
+    op.ok().map(|op| AcceptOp { op })
+}
