@@ -8,7 +8,10 @@
 //! * **ring** (an io_uring worker with socket ops on, `rpal_rt::io::uring`): `poll_read` submits
 //!   one `RECV` into a buffer the operation owns and copies the bytes out when it completes
 //!   (bytes beyond the caller's buffer wait in `rx` for the next read); `poll_write` copies the
-//!   bytes into an owned buffer, submits one `SEND` and returns its count when it completes. An
+//!   bytes into an owned buffer, submits one `SEND` and returns its count when it completes.
+//!   With `SocketIo::Ring` (the default), a write first tries a plain `send(2)` (a `SEND` only
+//!   when the socket buffer is full), and a read that follows a read which filled the caller's
+//!   buffer first tries a plain `recv(2)` (streaming); `SocketIo::RingPlain` never does. An
 //!   operation stays in flight across polls (a read future dropped meanwhile loses nothing: the
 //!   next read gets the bytes). A write is reported when its `SEND` completes: a caller that
 //!   abandons a pending write and then writes different bytes gets an error, since the abandoned
@@ -43,6 +46,9 @@ struct Rx {
     /// Received bytes; `data[pos..]` not yet handed out. Also the buffer of the next `RECV`.
     data: Vec<u8>,
     pos: usize,
+    /// The last read filled the caller's buffer, so more bytes are probably queued: in
+    /// `SocketIo::Ring` the next read tries a plain `recv(2)` before submitting a `RECV`.
+    full: bool,
 }
 
 /// Ring state of the write direction.
@@ -263,6 +269,7 @@ where
                 rx.op = None;
                 rx.data = r.buf;
                 rx.pos = 0;
+                rx.full = rx.data.len() >= dst.len();
                 match r.result {
                     Ok(0) => {
                         rx.data.clear();
@@ -277,6 +284,18 @@ where
             }
             if dst.is_empty() {
                 return Some(Poll::Ready(Ok(0)));
+            }
+            if rx.full && uring::socket_io() == uring::SocketIo::Ring {
+                // Streaming: the bytes are likely there already; read them straight into the
+                // caller's buffer (no copy, no loop turn).
+                match (&*self.io).read(dst) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => rx.full = false,
+                    Ok(n) => {
+                        rx.full = n == dst.len();
+                        return Some(Poll::Ready(Ok(n)));
+                    }
+                    Err(e) => return Some(Poll::Ready(Err(e))),
+                }
             }
             let mut data = std::mem::take(&mut rx.data);
             data.clear();
@@ -311,6 +330,14 @@ where
         bufs: &[io::IoSlice<'_>],
     ) -> Option<Poll<io::Result<usize>>> {
         let mut tx = lock(&ring.tx);
+        if tx.op.is_none() && uring::socket_io() != uring::SocketIo::RingPlain {
+            // `SocketIo::Ring`: the socket buffer usually has room, so a plain send(2) costs
+            // one syscall and no loop turn; only a full buffer makes it a SEND operation.
+            match (&*self.io).write_vectored(bufs) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return Some(Poll::Ready(other)),
+            }
+        }
         loop {
             if let Some(op) = tx.op.as_mut() {
                 let r = match Pin::new(op).poll(cx) {

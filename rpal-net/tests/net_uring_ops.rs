@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use rpal_net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use rpal_rt::io::uring::SocketIo;
 use rpal_rt::runtime::{Builder, DriverKind};
 use rpal_rt::Runtime;
 
@@ -17,7 +18,11 @@ fn runtimes(ring: bool) -> Vec<(&'static str, Runtime)> {
         (
             "current_thread",
             Builder::new_current_thread()
-                .uring_socket_ops(ring)
+                .uring_socket_io(if ring {
+                    SocketIo::Ring
+                } else {
+                    SocketIo::Readiness
+                })
                 .build()
                 .unwrap(),
         ),
@@ -25,7 +30,11 @@ fn runtimes(ring: bool) -> Vec<(&'static str, Runtime)> {
             "thread_per_core",
             Builder::new_thread_per_core()
                 .worker_threads(2)
-                .uring_socket_ops(ring)
+                .uring_socket_io(if ring {
+                    SocketIo::Ring
+                } else {
+                    SocketIo::Readiness
+                })
                 .build()
                 .unwrap(),
         ),

@@ -1,9 +1,9 @@
 //! Socket operations as io_uring completion operations, for socket types (rpal-net) on an
 //! io_uring worker.
 //!
-//! * [`socket_ops_enabled`]: whether the current thread should use them (an io_uring worker of a
-//!   runtime whose socket-op mode is on: [`Builder::uring_socket_ops`](crate::runtime::Builder::uring_socket_ops)
-//!   or `RPAL_URING_SOCKET_OPS`).
+//! * [`socket_io`] / [`socket_ops_enabled`]: how sockets on the current thread do I/O
+//!   ([`SocketIo`]: set by [`Builder::uring_socket_io`](crate::runtime::Builder::uring_socket_io)
+//!   or `RPAL_URING_SOCKET_OPS`; always readiness off an io_uring worker).
 //! * [`recv`], [`send`]: `RECV`/`SEND` with an owned buffer, resolving to a [`BufResult`];
 //!   [`accept`]: `ACCEPT`, resolving to the new socket.
 //!
@@ -48,6 +48,21 @@ use crate::reactor::uring_op::{self, Op};
 /// The environment variable that chooses how sockets do I/O on io_uring workers: `ring`
 /// (completion operations) or `readiness` (multishot poll + non-blocking syscalls).
 pub const SOCKET_OPS_ENV: &str = "RPAL_URING_SOCKET_OPS";
+
+/// How sockets (rpal-net) do I/O on an io_uring worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SocketIo {
+    /// Readiness (multishot poll) plus non-blocking syscalls, as on epoll.
+    /// `RPAL_URING_SOCKET_OPS=readiness`.
+    Readiness,
+    /// Reads are `RECV` operations; a write first tries a non-blocking `send(2)` and becomes a
+    /// `SEND` operation only when the socket buffer is full; accepts are `ACCEPT` operations.
+    /// `RPAL_URING_SOCKET_OPS=ring`.
+    Ring,
+    /// Every read and write is an operation (`RECV`/`SEND`, no syscall first); accepts are
+    /// `ACCEPT` operations. `RPAL_URING_SOCKET_OPS=ring-plain`.
+    RingPlain,
+}
 
 /// A socket an operation keeps open.
 type Socket = Arc<dyn AsFd + Send + Sync>;
@@ -142,13 +157,22 @@ impl Future for AcceptOp {
     }
 }
 
+/// How sockets do I/O on this thread: the runtime's [`SocketIo`] on an io_uring worker,
+/// [`SocketIo::Readiness`] anywhere else (epoll workers, threads outside a runtime).
+pub fn socket_io() -> SocketIo {
+    crate::runtime::context::with(|cx| match cx {
+        Some(cx) if cx.worker.io.uring().is_some() => cx
+            .rt
+            .config
+            .uring_socket_io
+            .unwrap_or(crate::runtime::config::DEFAULT_URING_SOCKET_IO),
+        _ => SocketIo::Readiness,
+    })
+}
+
 /// True on an io_uring worker whose runtime uses completion operations for sockets.
 pub fn socket_ops_enabled() -> bool {
-    crate::runtime::context::with(|cx| {
-        cx.is_some_and(|cx| {
-            cx.rt.config.uring_socket_ops == Some(true) && cx.worker.io.uring().is_some()
-        })
-    })
+    socket_io() != SocketIo::Readiness
 }
 
 /// Receives into the spare capacity of `buf` (bytes are appended; reserve room first): one

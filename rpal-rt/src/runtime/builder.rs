@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::config::{self, Config};
 use super::{set_timer_slack, Runtime};
 use crate::executor::{Core, RtShared};
+use crate::io::uring::SocketIo;
 use crate::reactor::DriverKind;
 use std::sync::Arc;
 
@@ -55,7 +56,7 @@ impl Builder {
                 max_blocking_threads: config::DEFAULT_MAX_BLOCKING_THREADS,
                 blocking_keep_alive: config::DEFAULT_BLOCKING_KEEP_ALIVE,
                 thread_name: "rpal-worker".to_owned(),
-                uring_socket_ops: None,
+                uring_socket_io: None,
             },
         }
     }
@@ -115,22 +116,22 @@ impl Builder {
         self
     }
 
-    /// How sockets (rpal-net) do I/O on io_uring workers: `true`, completion operations
-    /// (`RECV`/`SEND`/`ACCEPT` on the ring); `false`, readiness (multishot poll) plus
-    /// non-blocking syscalls, as on epoll. Without this call, `RPAL_URING_SOCKET_OPS=ring` or
-    /// `readiness` decides, else the default (ring; `benches/uring_ops.rs` measures both).
-    /// No effect on epoll.
+    /// How sockets (rpal-net) do I/O on io_uring workers ([`SocketIo`]): completion operations
+    /// on the ring or readiness plus non-blocking syscalls. Without this call
+    /// `RPAL_URING_SOCKET_OPS=ring|ring-plain|readiness` decides, else the default
+    /// ([`SocketIo::Ring`]; `benches/uring_ops.rs` measures all three). No effect on epoll.
     ///
     /// # Examples
     /// ```
+    /// use rpal_rt::io::uring::SocketIo;
     /// let rt = rpal_rt::runtime::Builder::new_current_thread()
-    ///     .uring_socket_ops(false)
+    ///     .uring_socket_io(SocketIo::Readiness)
     ///     .build()
     ///     .unwrap();
     /// # drop(rt);
     /// ```
-    pub fn uring_socket_ops(mut self, on: bool) -> Builder {
-        self.config.uring_socket_ops = Some(on);
+    pub fn uring_socket_io(mut self, io: SocketIo) -> Builder {
+        self.config.uring_socket_io = Some(io);
         self
     }
 
@@ -145,11 +146,11 @@ impl Builder {
         if config.driver.is_none() {
             config.driver = Some(DriverKind::detect()?);
         }
-        if config.uring_socket_ops.is_none() {
+        if config.uring_socket_io.is_none() {
             let var = std::env::var(crate::io::uring::SOCKET_OPS_ENV).ok();
-            config.uring_socket_ops = Some(
+            config.uring_socket_io = Some(
                 config::parse_socket_ops_env(var.as_deref())?
-                    .unwrap_or(config::DEFAULT_URING_SOCKET_OPS),
+                    .unwrap_or(config::DEFAULT_URING_SOCKET_IO),
             );
         }
         let mut parts = Vec::with_capacity(config.worker_threads);

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::Flavor;
+use crate::io::uring::SocketIo;
 use crate::reactor::DriverKind;
 
 /// Default upper bound on blocking-pool threads.
@@ -22,29 +23,31 @@ pub(crate) struct Config {
     pub(crate) max_blocking_threads: usize,
     pub(crate) blocking_keep_alive: Duration,
     pub(crate) thread_name: String,
-    /// Sockets on io_uring workers use completion operations (`RECV`/`SEND`/`ACCEPT`) instead of
-    /// readiness; `None`: `RPAL_URING_SOCKET_OPS`, else [`DEFAULT_URING_SOCKET_OPS`].
-    pub(crate) uring_socket_ops: Option<bool>,
+    /// How sockets do I/O on io_uring workers; `None` until `build` resolves it from
+    /// `RPAL_URING_SOCKET_OPS`, else [`DEFAULT_URING_SOCKET_IO`].
+    pub(crate) uring_socket_io: Option<SocketIo>,
 }
 
-/// Whether sockets on io_uring workers use completion operations unless the builder or
-/// `RPAL_URING_SOCKET_OPS` says otherwise (chosen by `benches/uring_ops.rs`, see its figures).
-pub(crate) const DEFAULT_URING_SOCKET_OPS: bool = true;
+/// How sockets do I/O on io_uring workers unless the builder or `RPAL_URING_SOCKET_OPS` says
+/// otherwise (chosen by `benches/uring_ops.rs`, see its figures).
+pub(crate) const DEFAULT_URING_SOCKET_IO: SocketIo = SocketIo::Ring;
 
-/// Parses `RPAL_URING_SOCKET_OPS`: `ring` or `readiness`; unset or empty: `None`.
+/// Parses `RPAL_URING_SOCKET_OPS`: `ring`, `ring-plain` or `readiness`; unset or empty: `None`.
 ///
 /// # Errors
 /// Any other value, with the valid ones in the message.
-pub(crate) fn parse_socket_ops_env(value: Option<&str>) -> std::io::Result<Option<bool>> {
+pub(crate) fn parse_socket_ops_env(value: Option<&str>) -> std::io::Result<Option<SocketIo>> {
     match value {
         None | Some("") => Ok(None),
-        Some("ring") => Ok(Some(true)),
-        Some("readiness") => Ok(Some(false)),
+        Some("ring") => Ok(Some(SocketIo::Ring)),
+        Some("ring-plain") => Ok(Some(SocketIo::RingPlain)),
+        Some("readiness") => Ok(Some(SocketIo::Readiness)),
         Some(other) => Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             format!(
                 "{}={other:?} is not a socket I/O mode: valid values are \"ring\" (io_uring \
-                 RECV/SEND/ACCEPT) and \"readiness\" (poll + non-blocking syscalls)",
+                 RECV/ACCEPT, send(2) first), \"ring-plain\" (RECV/SEND/ACCEPT) and \
+                 \"readiness\" (poll + non-blocking syscalls)",
                 crate::io::uring::SOCKET_OPS_ENV
             ),
         )),
@@ -53,16 +56,22 @@ pub(crate) fn parse_socket_ops_env(value: Option<&str>) -> std::io::Result<Optio
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    use crate::io::uring::SocketIo;
+
     #[test]
     fn parses_socket_ops_env() {
         assert_eq!(super::parse_socket_ops_env(None).unwrap(), None);
         assert_eq!(
             super::parse_socket_ops_env(Some("ring")).unwrap(),
-            Some(true)
+            Some(SocketIo::Ring)
+        );
+        assert_eq!(
+            super::parse_socket_ops_env(Some("ring-plain")).unwrap(),
+            Some(SocketIo::RingPlain)
         );
         assert_eq!(
             super::parse_socket_ops_env(Some("readiness")).unwrap(),
-            Some(false)
+            Some(SocketIo::Readiness)
         );
         let e = super::parse_socket_ops_env(Some("poll")).unwrap_err();
         assert!(e.to_string().contains("readiness"), "{e}");
