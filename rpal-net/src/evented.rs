@@ -31,7 +31,9 @@ use std::task::{Context, Poll};
 use rpal_rt::io::uring::{self, AcceptOp, BufOp};
 use rpal_rt::io::{Interest, Registration};
 
-use crate::loom::sync::{Arc, Mutex, MutexGuard};
+use crate::loom::sync::{Mutex, MutexGuard};
+// std `Arc` for the socket: ring operations take a `std::sync::Arc` (they only keep the fd open).
+use std::sync::Arc;
 
 /// Most bytes one ring `RECV` asks for.
 const MAX_RECV: usize = 256 * 1024;

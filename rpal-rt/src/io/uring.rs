@@ -42,8 +42,10 @@ use std::task::{Context, Poll};
 use io_uring::opcode;
 use io_uring::types::Fd;
 
-use crate::loom::sync::Arc;
+// std `Arc`, not the loom facade: callers hand in their own `std::sync::Arc`s, and an op only
+// holds it to keep the fd open (no synchronisation is modelled here).
 use crate::reactor::uring_op::{self, Op};
+use std::sync::Arc;
 
 /// The environment variable that chooses how sockets do I/O on io_uring workers: `ring`
 /// (completion operations) or `readiness` (multishot poll + non-blocking syscalls).
