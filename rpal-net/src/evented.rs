@@ -303,7 +303,14 @@ where
             data.clear();
             data.reserve(dst.len().min(MAX_RECV));
             rx.pos = 0;
-            match uring::recv(self.io.clone(), data) {
+            // Ring mode after a short read (request/response): the answer is not there yet, so
+            // the kernel waits before its first attempt.
+            let op = if uring::socket_io() == uring::SocketIo::Ring {
+                uring::recv_poll_first(self.io.clone(), data)
+            } else {
+                uring::recv(self.io.clone(), data)
+            };
+            match op {
                 Ok(op) => rx.op = Some(op),
                 Err(data) => {
                     rx.data = data;

@@ -51,7 +51,8 @@ use std::sync::Arc;
 /// (completion operations) or `readiness` (multishot poll + non-blocking syscalls).
 pub const SOCKET_OPS_ENV: &str = "RPAL_URING_SOCKET_OPS";
 
-/// How sockets (rpal-net) do I/O on an io_uring worker.
+/// How sockets (rpal-net) do I/O on an io_uring worker. The default is [`SocketIo::Readiness`]
+/// (see `benches/uring_ops.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SocketIo {
     /// Readiness (multishot poll) plus non-blocking syscalls, as on epoll.
@@ -184,6 +185,42 @@ pub fn socket_ops_enabled() -> bool {
 /// # Errors
 /// The future's [`BufResult::result`] carries `recv(2)`'s error.
 pub fn recv(sock: Arc<impl AsFd + Send + Sync + 'static>, buf: Vec<u8>) -> Result<BufOp, Vec<u8>> {
+    recv_with(sock, buf, 0)
+}
+
+/// As [`recv`], with `IORING_RECVSEND_POLL_FIRST` where the kernel has it (5.19+): the kernel
+/// waits for data before its first attempt instead of trying at once (for a request/response
+/// socket whose answer is not there yet, this saves the failing attempt).
+///
+/// # Errors
+/// As [`recv`].
+pub fn recv_poll_first(
+    sock: Arc<impl AsFd + Send + Sync + 'static>,
+    buf: Vec<u8>,
+) -> Result<BufOp, Vec<u8>> {
+    let ioprio = if poll_first_supported() {
+        RECVSEND_POLL_FIRST
+    } else {
+        0
+    };
+    recv_with(sock, buf, ioprio)
+}
+
+/// `IORING_RECVSEND_POLL_FIRST` (the `ioprio` of a `RECV`), Linux 5.19+.
+const RECVSEND_POLL_FIRST: u16 = 1;
+
+/// True where the kernel knows `IORING_RECVSEND_POLL_FIRST`: it came in 5.19 with
+/// `IORING_OP_SOCKET`, whose presence the opcode probe can see (older kernels reject an unknown
+/// `ioprio` bit with `EINVAL`).
+fn poll_first_supported() -> bool {
+    uring_op::opcode_supported(opcode::Socket::CODE)
+}
+
+fn recv_with(
+    sock: Arc<impl AsFd + Send + Sync + 'static>,
+    buf: Vec<u8>,
+    ioprio: u16,
+) -> Result<BufOp, Vec<u8>> {
     let Some(ring) = uring_op::current_ring().filter(|_| buf.capacity() > buf.len()) else {
         return Err(buf);
     };
@@ -203,6 +240,7 @@ pub fn recv(sock: Arc<impl AsFd + Send + Sync + 'static>, buf: Vec<u8>) -> Resul
                 spare.as_mut_ptr().cast::<u8>(),
                 len,
             )
+            .ioprio(ioprio)
             .build()
         })
     };

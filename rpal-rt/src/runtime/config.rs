@@ -29,8 +29,12 @@ pub(crate) struct Config {
 }
 
 /// How sockets do I/O on io_uring workers unless the builder or `RPAL_URING_SOCKET_OPS` says
-/// otherwise (chosen by `benches/uring_ops.rs`, see its figures).
-pub(crate) const DEFAULT_URING_SOCKET_IO: SocketIo = SocketIo::Ring;
+/// otherwise. Chosen by `benches/uring_ops.rs` (2 vCPUs, Linux 6.18, medians of 5-11 rounds):
+/// TCP echo p50 readiness 7.0 µs, ring 7.3-7.5 µs, ring-plain 8.5 µs; 64 KiB streaming ties
+/// between readiness and ring (1.7-2.1 GiB/s each, within the run-to-run spread) and ring-plain
+/// trails (1.3-1.6). A `RECV` arms the kernel's poll once per message where readiness keeps one
+/// multishot poll per socket, which is what the echo figure shows.
+pub(crate) const DEFAULT_URING_SOCKET_IO: SocketIo = SocketIo::Readiness;
 
 /// Parses `RPAL_URING_SOCKET_OPS`: `ring`, `ring-plain` or `readiness`; unset or empty: `None`.
 ///
