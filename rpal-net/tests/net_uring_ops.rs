@@ -245,3 +245,40 @@ fn abandoning_a_write_then_writing_other_bytes_is_an_error_not_silent_corruption
         });
     }
 }
+
+#[test]
+fn runtime_shutdown_with_socket_ops_in_flight_is_clean() {
+    for ring in [SocketIo::Ring, SocketIo::RingPlain] {
+        let rt = Builder::new_thread_per_core()
+            .worker_threads(2)
+            .uring_socket_io(ring)
+            .build()
+            .unwrap();
+        // Peers kept outside the runtime, so the sockets stay connected while the runtime dies.
+        let peers = rt.block_on(async {
+            let mut peers = Vec::new();
+            for _ in 0..16 {
+                let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+                peers.push(a);
+                rpal_rt::spawn(async move {
+                    let mut b = UnixStream::from_std(b).unwrap();
+                    let mut buf = vec![0u8; 1 << 16];
+                    let _ = b.read(&mut buf).await; // a RECV that never completes
+                });
+            }
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            rpal_rt::spawn(async move {
+                let _ = listener.accept().await; // an ACCEPT that never completes
+            });
+            rpal_rt::time::sleep(Duration::from_millis(20)).await;
+            peers
+        });
+        drop(rt); // every op is cancelled and drained by its driver
+                  // The runtime's ends are closed: each peer reads end of stream.
+        for p in peers {
+            p.set_read_timeout(Some(LIMIT)).unwrap();
+            let mut b = [0u8; 1];
+            assert_eq!(std::io::Read::read(&mut &p, &mut b).unwrap(), 0);
+        }
+    }
+}
