@@ -275,7 +275,10 @@ impl UringDriver {
     fn stage_and_submit(&mut self) -> io::Result<()> {
         {
             let ring = &mut self.ring;
-            uring_op::lock(&self.shared.ops).stage(|sqe| push(ring, sqe))?;
+            let mut wake = Vec::new();
+            let staged = uring_op::lock(&self.shared.ops).stage(|sqe| push(ring, sqe), &mut wake);
+            wake.into_iter().for_each(std::task::Waker::wake);
+            staged?;
         }
         let mut state = lock(&self.shared.state);
         self.staged.append(&mut state.pending);
