@@ -14,13 +14,21 @@
 //! * `uring-ring`: io_uring driver, `SocketIo::Ring` (`RECV` operations, `send(2)` first and a
 //!   `SEND` operation only on a full socket buffer, `ACCEPT` operations);
 //! * `uring-ring-plain`: io_uring driver, `SocketIo::RingPlain` (every read and write an
-//!   operation: plain `RECV`/`SEND`).
+//!   operation: plain `RECV`/`SEND`);
+//! * `uring-multishot`: io_uring driver, `SocketIo::RingMultishot` (one multishot `RECV` per
+//!   socket into the worker's provided buffers; writes as in `uring-ring`).
 //!
 //! Every mode runs `--rounds` times, interleaved, so a noisy machine shows as spread between
 //! rounds rather than as a bias; the summary gives each mode's median over the rounds.
 //!
-//! `cargo bench --bench uring_ops [-- [quick] [--messages N] [--stream-mib N] [--rounds N]]`
-//! prints a table and one `RESULT mode=... ...` line per run.
+//! `cargo bench --bench uring_ops [-- [quick] [--messages N] [--stream-mib N] [--rounds N]
+//! [--same-cpu N]]` prints a table, one `RESULT mode=... ...` line per run and one `MEDIAN` line
+//! per mode.
+//!
+//! `--same-cpu N` pins client and server to CPU `N`: every wake-up is then a context switch on
+//! one CPU, and the figures compare the runtime's own paths. Unpinned, the scheduler decides
+//! whether the two threads share a CPU; on VMs where a cross-CPU wake-up costs tens of µs this
+//! dominates the echo figures (all modes move together by ~100 µs).
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +58,7 @@ enum Mode {
     UringReadiness,
     UringRing,
     UringRingPlain,
+    UringMultishot,
 }
 
 impl Mode {
@@ -59,6 +68,7 @@ impl Mode {
             Mode::UringReadiness => "uring-readiness",
             Mode::UringRing => "uring-ring",
             Mode::UringRingPlain => "uring-ring-plain",
+            Mode::UringMultishot => "uring-multishot",
         }
     }
 
@@ -73,6 +83,9 @@ impl Mode {
             Mode::UringRingPlain => b
                 .driver(DriverKind::Uring)
                 .uring_socket_io(SocketIo::RingPlain),
+            Mode::UringMultishot => b
+                .driver(DriverKind::Uring)
+                .uring_socket_io(SocketIo::RingMultishot),
         };
         match b.build() {
             Ok(rt) => rt,
@@ -85,6 +98,22 @@ struct Options {
     messages: u64,
     stream_mib: usize,
     rounds: usize,
+    /// Pin client and server to this CPU.
+    same_cpu: Option<usize>,
+}
+
+/// Pins the calling thread to `cpu` (best effort: a failure leaves it unpinned).
+fn pin(cpu: Option<usize>) {
+    let Some(cpu) = cpu else { return };
+    // SAFETY: cpu_set_t is plain data; CPU_SET writes inside it for cpu < CPU_SETSIZE, and
+    // sched_setaffinity(0, ..) affects only the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if cpu < libc::CPU_SETSIZE as usize {
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+    }
 }
 
 fn parse() -> Options {
@@ -92,6 +121,7 @@ fn parse() -> Options {
         messages: DEFAULT_MESSAGES,
         stream_mib: DEFAULT_STREAM_MIB,
         rounds: DEFAULT_ROUNDS,
+        same_cpu: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -109,10 +139,11 @@ fn parse() -> Options {
             "--messages" => o.messages = num("--messages") as u64,
             "--stream-mib" => o.stream_mib = num("--stream-mib"),
             "--rounds" => o.rounds = num("--rounds"),
+            "--same-cpu" => o.same_cpu = Some(num("--same-cpu")),
             "--bench" => {}
             other => panic!(
                 "unknown argument {other:?}; usage: uring_ops [quick] [--messages N] \
-                 [--stream-mib N] [--rounds N]"
+                 [--stream-mib N] [--rounds N] [--same-cpu N]"
             ),
         }
     }
@@ -122,6 +153,7 @@ fn parse() -> Options {
 /// Runs `server` on a runtime of `mode` in a new thread, returns its join handle and address.
 fn spawn_server<F, Fut>(
     mode: Mode,
+    cpu: Option<usize>,
     server: F,
 ) -> (std::thread::JoinHandle<()>, std::net::SocketAddr)
 where
@@ -130,6 +162,7 @@ where
 {
     let (tx, rx) = std::sync::mpsc::channel();
     let t = std::thread::spawn(move || {
+        pin(cpu);
         let rt = mode.runtime();
         rt.block_on(async move {
             let l = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -146,8 +179,8 @@ struct Echo {
     mean_us: f64,
 }
 
-fn echo(mode: Mode, messages: u64) -> Echo {
-    let (server, addr) = spawn_server(mode, |l| async move {
+fn echo(mode: Mode, messages: u64, cpu: Option<usize>) -> Echo {
+    let (server, addr) = spawn_server(mode, cpu, |l| async move {
         let (mut s, _) = l.accept().await.expect("accept");
         s.set_nodelay(true).expect("nodelay");
         let mut buf = [0u8; MSG];
@@ -185,9 +218,9 @@ fn echo(mode: Mode, messages: u64) -> Echo {
     out
 }
 
-fn stream(mode: Mode, mib: usize) -> f64 {
+fn stream(mode: Mode, mib: usize, cpu: Option<usize>) -> f64 {
     let bytes = mib * 1024 * 1024;
-    let (server, addr) = spawn_server(mode, move |l| async move {
+    let (server, addr) = spawn_server(mode, cpu, move |l| async move {
         let (mut s, _) = l.accept().await.expect("accept");
         let mut buf = vec![0u8; CHUNK];
         let mut got = 0usize;
@@ -227,23 +260,26 @@ fn us(ns: u64) -> f64 {
 
 fn main() {
     let o = parse();
+    pin(o.same_cpu); // the client runs on this thread
     let modes = [
         Mode::Epoll,
         Mode::UringReadiness,
         Mode::UringRing,
         Mode::UringRingPlain,
+        Mode::UringMultishot,
     ];
     // Per mode: (p50, p99, mean, GiB/s) of every round, for the medians.
     let mut runs: Vec<Vec<[f64; 4]>> = vec![Vec::new(); modes.len()];
     println!(
-        "CONTEXT cpus={} kernel={} messages={} stream_mib={} rounds={}",
+        "CONTEXT cpus={} kernel={} messages={} stream_mib={} rounds={} same_cpu={:?}",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_owned())
             .unwrap_or_default(),
         o.messages,
         o.stream_mib,
-        o.rounds
+        o.rounds,
+        o.same_cpu
     );
     println!(
         "{:<17} {:>5} {:>9} {:>9} {:>9} {:>9} {:>10}",
@@ -251,8 +287,8 @@ fn main() {
     );
     for round in 1..=o.rounds {
         for (k, &mode) in modes.iter().enumerate() {
-            let e = echo(mode, o.messages);
-            let g = stream(mode, o.stream_mib);
+            let e = echo(mode, o.messages, o.same_cpu);
+            let g = stream(mode, o.stream_mib, o.same_cpu);
             println!(
                 "{:<17} {:>5} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>10.2}",
                 mode.name(),

@@ -28,7 +28,7 @@ use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
-use rpal_rt::io::uring::{self, AcceptOp, BufOp};
+use rpal_rt::io::uring::{self, AcceptOp, BufOp, RecvChunk, RecvMulti};
 use rpal_rt::io::{Interest, Registration};
 
 use crate::loom::sync::{Mutex, MutexGuard};
@@ -51,6 +51,11 @@ struct Rx {
     /// The last read filled the caller's buffer, so more bytes are probably queued: in
     /// `SocketIo::Ring` the next read tries a plain `recv(2)` before submitting a `RECV`.
     full: bool,
+    /// `SocketIo::RingMultishot`: the socket's multishot `RECV`, and the delivery being read
+    /// (`chunk[chunk_pos..]` not yet handed out).
+    multi: Option<RecvMulti>,
+    chunk: Option<RecvChunk>,
+    chunk_pos: usize,
 }
 
 /// Ring state of the write direction.
@@ -263,6 +268,16 @@ where
                 rx.pos += n;
                 return Some(Poll::Ready(Ok(n)));
             }
+            if let Some(chunk) = rx.chunk.as_ref() {
+                let pos = rx.chunk_pos;
+                let n = (chunk.len() - pos).min(dst.len());
+                dst[..n].copy_from_slice(&chunk[pos..pos + n]);
+                if pos + n == chunk.len() {
+                    rx.chunk = None; // the buffer goes back to the kernel
+                }
+                rx.chunk_pos = pos + n;
+                return Some(Poll::Ready(Ok(n)));
+            }
             if let Some(op) = rx.op.as_mut() {
                 let r = match Pin::new(op).poll(cx) {
                     Poll::Pending => return Some(Poll::Pending),
@@ -284,8 +299,38 @@ where
                     }
                 }
             }
+            if let Some(multi) = rx.multi.as_mut() {
+                match multi.poll_next(cx) {
+                    Poll::Pending => return Some(Poll::Pending),
+                    Poll::Ready(Some(Ok(chunk))) => {
+                        rx.chunk = Some(chunk);
+                        rx.chunk_pos = 0;
+                        continue;
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        rx.multi = None;
+                        return Some(Poll::Ready(Err(e)));
+                    }
+                    Poll::Ready(None) => {
+                        let eof = multi.is_eof();
+                        rx.multi = None;
+                        if eof {
+                            return Some(Poll::Ready(Ok(0)));
+                        }
+                        // Out of buffers (or cancelled): start another below.
+                    }
+                }
+            }
             if dst.is_empty() {
                 return Some(Poll::Ready(Ok(0)));
+            }
+            if uring::socket_io() == uring::SocketIo::RingMultishot {
+                // `None` until the worker registered its provided buffers: a single RECV below
+                // serves this read meanwhile.
+                if let Some(multi) = uring::recv_multishot(self.io.clone()) {
+                    rx.multi = Some(multi);
+                    continue;
+                }
             }
             if rx.full && uring::socket_io() == uring::SocketIo::Ring {
                 // Streaming: the bytes are likely there already; read them straight into the

@@ -65,6 +65,10 @@ pub enum SocketIo {
     /// Every read and write is an operation (`RECV`/`SEND`, no syscall first); accepts are
     /// `ACCEPT` operations. `RPAL_URING_SOCKET_OPS=ring-plain`.
     RingPlain,
+    /// As [`SocketIo::Ring`], but reads come from one multishot `RECV` per socket that fills
+    /// buffers from the worker's provided-buffer ring (64 x 16 KiB per worker, registered on
+    /// first use): no submission per read. `RPAL_URING_SOCKET_OPS=ring-multishot`.
+    RingMultishot,
 }
 
 /// A socket an operation keeps open.
@@ -171,6 +175,113 @@ pub fn socket_io() -> SocketIo {
             .unwrap_or(crate::runtime::config::DEFAULT_URING_SOCKET_IO),
         _ => SocketIo::Readiness,
     })
+}
+
+/// Bytes a multishot receive delivered, in one of the worker's provided buffers; the buffer goes
+/// back to the kernel when this drops.
+pub struct RecvChunk {
+    ring: Arc<crate::reactor::uring_bufs::BufRing>,
+    bid: u16,
+    len: usize,
+}
+
+impl std::ops::Deref for RecvChunk {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: a CQE handed buffer `bid` with `len` bytes to this chunk, and it is recycled
+        // only when the chunk drops.
+        unsafe { self.ring.bytes(self.bid, self.len) }
+    }
+}
+
+impl Drop for RecvChunk {
+    fn drop(&mut self) {
+        self.ring.recycle(self.bid);
+    }
+}
+
+impl fmt::Debug for RecvChunk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvChunk")
+            .field("bid", &self.bid)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+/// A multishot `RECV` on the current worker's ring ([`recv_multishot`]). Dropping it cancels
+/// the operation; buffers it received and nobody took go back to the kernel.
+#[must_use = "an operation is cancelled when dropped"]
+#[derive(Debug)]
+pub struct RecvMulti {
+    op: Op<Socket>,
+    /// The kernel reported end of stream (a 0-byte completion).
+    eof: bool,
+}
+
+impl RecvMulti {
+    /// True once the kernel reported end of stream (after `poll_next` returned `None`, this
+    /// says whether the stream ended or the operation only stopped).
+    pub fn is_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// The next delivery:
+    ///
+    /// * `Poll::Ready(Some(Ok(chunk)))`: bytes (never empty);
+    /// * `Poll::Ready(Some(Err(e)))`: `recv(2)` failed; the operation has ended;
+    /// * `Poll::Ready(None)`: the operation ended: end of stream if the last delivery was bytes
+    ///   or nothing, or the kernel stopped it (no free buffer, `ENOBUFS`, is reported as `None`
+    ///   too): submit a new one to go on reading.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<RecvChunk>>> {
+        loop {
+            let (res, flags) = match self.op.poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(Some(c)) => c,
+            };
+            let bid = io_uring::cqueue::buffer_select(flags);
+            let bufs = self.op.ring().buffers().cloned();
+            match (res, bid, bufs) {
+                (n, Some(bid), Some(ring)) if n > 0 => {
+                    return Poll::Ready(Some(Ok(RecvChunk {
+                        ring,
+                        bid,
+                        len: n as usize,
+                    })))
+                }
+                (n, Some(bid), Some(ring)) => {
+                    self.eof |= n == 0;
+                    ring.recycle(bid);
+                }
+                (0, None, _) => self.eof = true,
+                (e, _, _) if e < 0 && e != -libc::ENOBUFS => {
+                    return Poll::Ready(Some(Err(io::Error::from_raw_os_error(-e))))
+                }
+                // End of stream (0) or out of buffers: the op's final CQE; the next poll
+                // returns None.
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Starts a multishot `RECV` on `sock` that fills the current worker's provided buffers. `None`
+/// off an io_uring worker, or while the worker has no provided-buffer ring yet (the first call
+/// asks it to register one at its next park: use [`recv`] meanwhile).
+pub fn recv_multishot(sock: Arc<impl AsFd + Send + Sync + 'static>) -> Option<RecvMulti> {
+    let ring = uring_op::current_ring()?;
+    ring.buffers()?;
+    let sock: Socket = sock;
+    // SAFETY: the SQE selects buffers of the ring's provided group (owned by the driver and kept
+    // alive as `uring_bufs.rs` describes) and names the owned socket's fd.
+    let op = unsafe {
+        uring_op::submit_multishot(&ring, sock, |s| {
+            opcode::RecvMulti::new(Fd(s.as_fd().as_raw_fd()), crate::reactor::uring_bufs::GROUP)
+                .build()
+        })
+    };
+    op.ok().map(|op| RecvMulti { op, eof: false })
 }
 
 /// True on an io_uring worker whose runtime uses completion operations for sockets.

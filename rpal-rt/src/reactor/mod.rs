@@ -38,6 +38,7 @@ pub(crate) mod source;
 #[cfg(all(test, not(loom)))]
 mod tests;
 mod uring;
+pub(crate) mod uring_bufs;
 pub(crate) mod uring_op;
 
 use std::io;

@@ -47,6 +47,7 @@ use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring, Probe};
 
 use super::registry::{driver_gone, ready_from_events, IoRegistry};
+use super::uring_bufs::{self, BufRing};
 use super::uring_op::{self, OpTable};
 use super::{Doorbell, ScheduledIo};
 use crate::io::{Interest, Ready};
@@ -98,6 +99,12 @@ pub(crate) struct UringShared {
     parked: AtomicBool,
     /// Completion operations of this ring (`uring_op.rs`).
     pub(super) ops: Mutex<OpTable>,
+    /// The provided-buffer ring (`uring_bufs.rs`), once registered by the owner.
+    pub(super) bufs: std::sync::OnceLock<Arc<BufRing>>,
+    /// An operation asked for provided buffers: the owner registers them at its next park.
+    want_bufs: AtomicBool,
+    /// Registering them failed once: do not ask again.
+    bufs_failed: AtomicBool,
 }
 
 /// The io_uring driver, owned by one worker.
@@ -256,6 +263,9 @@ impl UringDriver {
             state: Mutex::new(State::default()),
             parked: AtomicBool::new(false),
             ops: Mutex::new(OpTable::default()),
+            bufs: std::sync::OnceLock::new(),
+            want_bufs: AtomicBool::new(false),
+            bufs_failed: AtomicBool::new(false),
         });
         Ok(UringDriver {
             ring,
@@ -273,6 +283,9 @@ impl UringDriver {
     /// Staged completion operations go into the SQ first; they are submitted with the next
     /// enter (this one if other requests were pushed, else the wait's).
     fn stage_and_submit(&mut self) -> io::Result<()> {
+        if self.shared.want_bufs.load(Ordering::Relaxed) && self.shared.bufs.get().is_none() {
+            self.register_bufs();
+        }
         {
             let ring = &mut self.ring;
             let mut wake = Vec::new();
@@ -312,6 +325,32 @@ impl UringDriver {
         }
         drop(state);
         Ok(())
+    }
+
+    /// Registers the provided-buffer ring (`uring_bufs.rs`); on failure, multishot receives are
+    /// not offered again (callers use single `RECV`s).
+    fn register_bufs(&mut self) {
+        self.shared.want_bufs.store(false, Ordering::Relaxed);
+        let registered = BufRing::new().and_then(|b| {
+            // SAFETY: the ring memory and its buffers live in `UringShared`, which outlives the
+            // ring fd (this driver holds an `Arc` of it and closes the ring first), and are
+            // leaked if the kernel may still use them at shutdown (`uring_op::shutdown`).
+            unsafe {
+                self.ring.submitter().register_buf_ring_with_flags(
+                    b.ring_addr(),
+                    uring_bufs::ENTRIES,
+                    uring_bufs::GROUP,
+                    0,
+                )
+            }
+            .map(|()| b)
+        });
+        match registered {
+            Ok(b) => {
+                let _ = self.shared.bufs.set(Arc::new(b));
+            }
+            Err(_) => self.shared.bufs_failed.store(true, Ordering::Relaxed),
+        }
     }
 
     /// Submits queued requests, waits up to `timeout` (`None`: forever; `Some(ZERO)`: not at
@@ -447,6 +486,27 @@ impl Drop for UringDriver {
 impl UringShared {
     pub(crate) fn doorbell(&self) -> &Doorbell {
         &self.doorbell
+    }
+
+    /// The provided-buffer ring, if registered; otherwise asks the owner to register it at its
+    /// next park (and returns `None` now).
+    pub(crate) fn buffers(&self) -> Option<&Arc<BufRing>> {
+        if let Some(b) = self.bufs.get() {
+            return Some(b);
+        }
+        if !self.bufs_failed.load(Ordering::Relaxed) {
+            self.want_bufs.store(true, Ordering::Relaxed);
+        }
+        None
+    }
+
+    /// Gives provided buffers back to the kernel.
+    pub(super) fn recycle(&self, bids: &[u16]) {
+        if let Some(b) = self.bufs.get() {
+            for &bid in bids {
+                b.recycle(bid);
+            }
+        }
     }
 
     /// Wakes the owner if it is parked, so it stages what was just queued.

@@ -49,6 +49,7 @@
 //! whose final CQE did not come by then have their resources leaked on purpose (the kernel may
 //! still write into them until the ring is torn down), and their futures get an error.
 use std::any::Any;
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -112,6 +113,14 @@ struct Slot {
     /// A non-negative result is an fd that belongs to whoever takes the result (accept, openat);
     /// the table closes it if nobody does.
     yields_fd: bool,
+    /// A multishot operation (`RECV` with provided buffers): its CQEs queue here until the
+    /// future takes them; a queued CQE may name a provided buffer, recycled by whoever drops it.
+    multi: Option<VecDeque<(i32, u32)>>,
+}
+
+/// The provided buffer a CQE names, if any.
+fn cqe_buffer(flags: u32) -> Option<u16> {
+    cqueue::buffer_select(flags)
 }
 
 /// Every operation of one ring. Lives in `UringShared::ops`.
@@ -218,12 +227,39 @@ impl OpTable {
         user_data: u64,
         result: i32,
         flags: u32,
+        recycle: &mut Vec<u16>,
     ) -> (Option<Waker>, Option<Owned>) {
         let (key, gen) = split(user_data);
         let Some(slot) = self.slots.get_mut(key).filter(|s| s.gen == gen) else {
+            recycle.extend(cqe_buffer(flags));
             return (None, None);
         };
-        if cqueue::more(flags) {
+        let more = cqueue::more(flags);
+        if let Some(queue) = slot.multi.as_mut() {
+            return match slot.state {
+                SlotState::InFlight | SlotState::Staged => {
+                    queue.push_back((result, flags));
+                    if !more {
+                        slot.state = SlotState::Done { result, flags };
+                    }
+                    (slot.waker.take(), None)
+                }
+                SlotState::Orphaned => {
+                    recycle.extend(cqe_buffer(flags));
+                    if more {
+                        return (None, None);
+                    }
+                    let slot = self.slots.remove(key);
+                    recycle.extend(slot.multi.iter().flatten().filter_map(|c| cqe_buffer(c.1)));
+                    (None, slot.owned)
+                }
+                SlotState::Done { .. } => {
+                    recycle.extend(cqe_buffer(flags));
+                    (None, None)
+                }
+            };
+        }
+        if more {
             // Not the final CQE of this operation (none of ours is multishot): keep waiting.
             return (None, None);
         }
@@ -254,7 +290,9 @@ impl OpTable {
 
 /// Handles the CQE of an operation (called by the driver's reap on the owner thread).
 pub(super) fn complete(shared: &UringShared, user_data: u64, result: i32, flags: u32) {
-    let (waker, owned) = lock(&shared.ops).complete(user_data, result, flags);
+    let mut recycle = Vec::new();
+    let (waker, owned) = lock(&shared.ops).complete(user_data, result, flags, &mut recycle);
+    shared.recycle(&recycle);
     if !cqueue::more(flags) {
         count_completed();
     }
@@ -328,14 +366,21 @@ pub(super) fn shutdown(shared: &UringShared, ring: &mut IoUring) {
         cq.sync();
         for cqe in &mut cq {
             if is_op(cqe.user_data()) {
-                let (w, owned) =
-                    lock(&shared.ops).complete(cqe.user_data(), cqe.result(), cqe.flags());
+                let mut recycle = Vec::new();
+                let (w, owned) = lock(&shared.ops).complete(
+                    cqe.user_data(),
+                    cqe.result(),
+                    cqe.flags(),
+                    &mut recycle,
+                );
+                shared.recycle(&recycle);
                 drop(owned);
                 wake.extend(w);
             }
         }
     }
     let mut t = lock(&shared.ops);
+    let mut leaked = false;
     for (_, slot) in t.slots.iter_mut() {
         if matches!(slot.state, SlotState::InFlight | SlotState::Orphaned) {
             // The kernel may still write into these until the ring is torn down: leak them on
@@ -348,9 +393,16 @@ pub(super) fn shutdown(shared: &UringShared, ring: &mut IoUring) {
                 flags: 0,
             };
             wake.extend(slot.waker.take());
+            leaked = true;
         }
     }
     drop(t);
+    if leaked {
+        // The kernel may still fill provided buffers for the ops it holds: never free them.
+        if let Some(bufs) = shared.bufs.get() {
+            std::mem::forget(bufs.clone());
+        }
+    }
     for w in wake {
         w.wake();
     }
@@ -428,6 +480,33 @@ pub(crate) unsafe fn submit<T: Send + 'static>(
     yields_fd: bool,
     build: impl FnOnce(&mut T) -> squeue::Entry,
 ) -> Result<Op<T>, T> {
+    // SAFETY: the caller's contract is ours.
+    unsafe { submit_inner(ring, owned, yields_fd, false, build) }
+}
+
+/// As [`submit`], for a multishot operation that selects provided buffers: its CQEs are taken
+/// one by one with [`Op::poll_next`].
+///
+/// # Safety
+/// As [`submit`]; the SQE may also select buffers of the ring's provided-buffer group.
+pub(crate) unsafe fn submit_multishot<T: Send + 'static>(
+    ring: &Arc<UringShared>,
+    owned: T,
+    build: impl FnOnce(&mut T) -> squeue::Entry,
+) -> Result<Op<T>, T> {
+    // SAFETY: the caller's contract is ours.
+    unsafe { submit_inner(ring, owned, false, true, build) }
+}
+
+/// # Safety
+/// As [`submit`].
+unsafe fn submit_inner<T: Send + 'static>(
+    ring: &Arc<UringShared>,
+    owned: T,
+    yields_fd: bool,
+    multishot: bool,
+    build: impl FnOnce(&mut T) -> squeue::Entry,
+) -> Result<Op<T>, T> {
     let mut boxed = Box::new(owned);
     let sqe = build(&mut boxed);
     let user_data = {
@@ -450,6 +529,7 @@ pub(crate) unsafe fn submit<T: Send + 'static>(
             waker: None,
             owned: Some(boxed),
             yields_fd,
+            multi: multishot.then(VecDeque::new),
         });
         t.next_gen = gen.wrapping_add(1);
         t.staged.push(sqe.user_data(user_data));
@@ -508,6 +588,40 @@ impl<T: Send + 'static> Future for Op<T> {
 }
 
 impl<T: Send + 'static> Op<T> {
+    /// The next CQE of a multishot operation (`submit_multishot`): `Some((result, flags))`, or
+    /// `None` after the final one (or if the driver is gone). A CQE that names a provided buffer
+    /// hands that buffer to the caller, who must recycle it (`UringShared::recycle`).
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(i32, u32)>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let (key, gen) = split(self.user_data);
+        let mut t = lock(&self.shared.ops);
+        let Some(slot) = t.slots.get_mut(key).filter(|s| s.gen == gen) else {
+            self.done = true;
+            return Poll::Ready(None);
+        };
+        if let Some(c) = slot.multi.as_mut().and_then(VecDeque::pop_front) {
+            return Poll::Ready(Some(c));
+        }
+        if let SlotState::Done { .. } = slot.state {
+            let slot = t.slots.remove(key);
+            drop(t);
+            self.done = true;
+            drop(slot);
+            return Poll::Ready(None);
+        }
+        if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            slot.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// The driver this operation runs on.
+    pub(crate) fn ring(&self) -> &Arc<UringShared> {
+        &self.shared
+    }
+
     /// Lets the operation run to its end without a future: it is not cancelled, and its
     /// resources are freed (and an fd it returns closed) at its final CQE. For writes that must
     /// not be lost when their owner goes away.
@@ -555,6 +669,11 @@ impl<T: Send + 'static> Drop for Op<T> {
             return;
         };
         let mut nudge = false;
+        let queued: Vec<u16> = slot
+            .multi
+            .as_mut()
+            .map(|q| q.drain(..).filter_map(|c| cqe_buffer(c.1)).collect())
+            .unwrap_or_default();
         let freed = match slot.state {
             SlotState::Staged => {
                 let ud = self.user_data;
@@ -583,6 +702,7 @@ impl<T: Send + 'static> Drop for Op<T> {
         };
         drop(t);
         drop(freed);
+        self.shared.recycle(&queued);
         if nudge {
             self.shared.nudge();
         }

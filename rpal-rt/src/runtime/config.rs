@@ -36,7 +36,8 @@ pub(crate) struct Config {
 /// multishot poll per socket, which is what the echo figure shows.
 pub(crate) const DEFAULT_URING_SOCKET_IO: SocketIo = SocketIo::Readiness;
 
-/// Parses `RPAL_URING_SOCKET_OPS`: `ring`, `ring-plain` or `readiness`; unset or empty: `None`.
+/// Parses `RPAL_URING_SOCKET_OPS`: `ring`, `ring-plain`, `ring-multishot` or `readiness`; unset
+/// or empty: `None`.
 ///
 /// # Errors
 /// Any other value, with the valid ones in the message.
@@ -45,12 +46,14 @@ pub(crate) fn parse_socket_ops_env(value: Option<&str>) -> std::io::Result<Optio
         None | Some("") => Ok(None),
         Some("ring") => Ok(Some(SocketIo::Ring)),
         Some("ring-plain") => Ok(Some(SocketIo::RingPlain)),
+        Some("ring-multishot") => Ok(Some(SocketIo::RingMultishot)),
         Some("readiness") => Ok(Some(SocketIo::Readiness)),
         Some(other) => Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             format!(
                 "{}={other:?} is not a socket I/O mode: valid values are \"ring\" (io_uring \
-                 RECV/ACCEPT, send(2) first), \"ring-plain\" (RECV/SEND/ACCEPT) and \
+                 RECV/ACCEPT, send(2) first), \"ring-plain\" (RECV/SEND/ACCEPT), \
+                 \"ring-multishot\" (multishot RECV with provided buffers) and \
                  \"readiness\" (poll + non-blocking syscalls)",
                 crate::io::uring::SOCKET_OPS_ENV
             ),
