@@ -261,6 +261,10 @@ where
         dst: &mut [u8],
     ) -> Option<Poll<io::Result<usize>>> {
         let mut rx = lock(&ring.rx);
+        // Set when the multishot RECV stopped without end of stream (the worker's provided
+        // buffers ran out): this read uses a single RECV with its own buffer rather than
+        // re-arming at once into the same shortage.
+        let mut starved = false;
         loop {
             if rx.pos < rx.data.len() {
                 let n = (rx.data.len() - rx.pos).min(dst.len());
@@ -317,14 +321,14 @@ where
                         if eof {
                             return Some(Poll::Ready(Ok(0)));
                         }
-                        // Out of buffers (or cancelled): start another below.
+                        starved = true;
                     }
                 }
             }
             if dst.is_empty() {
                 return Some(Poll::Ready(Ok(0)));
             }
-            if uring::socket_io() == uring::SocketIo::RingMultishot {
+            if !starved && uring::socket_io() == uring::SocketIo::RingMultishot {
                 // `None` until the worker registered its provided buffers: a single RECV below
                 // serves this read meanwhile.
                 if let Some(multi) = uring::recv_multishot(self.io.clone()) {

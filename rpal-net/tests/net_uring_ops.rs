@@ -20,14 +20,6 @@ fn ring_runtimes() -> Vec<(&'static str, Runtime)> {
     RING_MODES.iter().flat_map(|&m| runtimes_with(m)).collect()
 }
 
-fn runtimes(ring: bool) -> Vec<(&'static str, Runtime)> {
-    runtimes_with(if ring {
-        SocketIo::Ring
-    } else {
-        SocketIo::Readiness
-    })
-}
-
 fn runtimes_with(io: SocketIo) -> Vec<(&'static str, Runtime)> {
     vec![
         (
@@ -299,5 +291,44 @@ fn runtime_shutdown_with_socket_ops_in_flight_is_clean() {
             let mut b = [0u8; 1];
             assert_eq!(std::io::Read::read(&mut &p, &mut b).unwrap(), 0);
         }
+    }
+}
+
+#[test]
+fn multishot_receives_survive_running_out_of_provided_buffers() {
+    // More sockets than the worker has provided buffers (64), each with a multishot RECV armed
+    // and data queued while nobody reads: the kernel runs out of buffers (ENOBUFS), and every
+    // byte must still arrive, in order.
+    const SOCKETS: usize = 96;
+    const BYTES: usize = 48 * 1024;
+    for (_, rt) in runtimes_with(SocketIo::RingMultishot) {
+        in_task(&rt, async {
+            let mut pairs = Vec::new();
+            for _ in 0..SOCKETS {
+                pairs.push(UnixStream::pair().unwrap());
+            }
+            // Arm: one byte each (the first read may use a single RECV while the worker
+            // registers its buffers; the second arms the multishot).
+            for _ in 0..2 {
+                for (a, b) in &mut pairs {
+                    a.write_all(&[0xAA]).await.unwrap();
+                    let mut one = [0u8; 1];
+                    b.read_exact(&mut one).await.unwrap();
+                    assert_eq!(one, [0xAA]);
+                }
+            }
+            for (i, (a, _)) in pairs.iter_mut().enumerate() {
+                let data: Vec<u8> = (0..BYTES).map(|j| (i + j) as u8).collect();
+                a.write_all(&data).await.unwrap();
+            }
+            rpal_rt::time::sleep(Duration::from_millis(5)).await;
+            for (i, (_, b)) in pairs.iter_mut().enumerate() {
+                let mut got = vec![0u8; BYTES];
+                b.read_exact(&mut got).await.unwrap();
+                for (j, &x) in got.iter().enumerate() {
+                    assert_eq!(x, (i + j) as u8, "socket {i} byte {j}");
+                }
+            }
+        });
     }
 }

@@ -29,10 +29,12 @@ pub(crate) struct Config {
 }
 
 /// How sockets do I/O on io_uring workers unless the builder or `RPAL_URING_SOCKET_OPS` says
-/// otherwise. Chosen by `benches/uring_ops.rs` (2 vCPUs, Linux 6.18, medians of 5-11 rounds):
-/// TCP echo p50 readiness 7.0 µs, ring 7.3-7.5 µs, ring-plain 8.5 µs; 64 KiB streaming ties
-/// between readiness and ring (1.7-2.1 GiB/s each, within the run-to-run spread) and ring-plain
-/// trails (1.3-1.6). A `RECV` arms the kernel's poll once per message where readiness keeps one
+/// otherwise. Chosen by `benches/uring_ops.rs` (2 vCPUs, Linux 6.18, medians over 5-11 rounds):
+/// TCP echo 64 B p50, client and server on one CPU: epoll 10.6 µs, readiness 11.2, ring 11.7,
+/// multishot 11.5, ring-plain 13.4; on a busy machine where they shared CPUs by chance:
+/// readiness 7.0, ring 7.3-7.5, ring-plain 8.5. Streaming 64 KiB writes: readiness and ring
+/// tie within the run-to-run spread (1.7-2.2 GiB/s), multishot a little lower, ring-plain
+/// lowest. A single `RECV` arms the kernel's poll once per message where readiness keeps one
 /// multishot poll per socket, which is what the echo figure shows.
 pub(crate) const DEFAULT_URING_SOCKET_IO: SocketIo = SocketIo::Readiness;
 
