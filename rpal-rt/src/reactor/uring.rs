@@ -100,7 +100,7 @@ pub(crate) struct UringShared {
     /// Completion operations of this ring (`uring_op.rs`).
     pub(super) ops: Mutex<OpTable>,
     /// The provided-buffer ring (`uring_bufs.rs`), once registered by the owner.
-    pub(super) bufs: std::sync::OnceLock<Arc<BufRing>>,
+    pub(super) bufs: std::sync::OnceLock<std::sync::Arc<BufRing>>,
     /// An operation asked for provided buffers: the owner registers them at its next park.
     want_bufs: AtomicBool,
     /// Registering them failed once: do not ask again.
@@ -347,7 +347,7 @@ impl UringDriver {
         });
         match registered {
             Ok(b) => {
-                let _ = self.shared.bufs.set(Arc::new(b));
+                let _ = self.shared.bufs.set(std::sync::Arc::new(b));
             }
             Err(_) => self.shared.bufs_failed.store(true, Ordering::Relaxed),
         }
@@ -490,7 +490,7 @@ impl UringShared {
 
     /// The provided-buffer ring, if registered; otherwise asks the owner to register it at its
     /// next park (and returns `None` now).
-    pub(crate) fn buffers(&self) -> Option<&Arc<BufRing>> {
+    pub(crate) fn buffers(&self) -> Option<&std::sync::Arc<BufRing>> {
         if let Some(b) = self.bufs.get() {
             return Some(b);
         }
