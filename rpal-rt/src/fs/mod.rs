@@ -7,7 +7,7 @@
 //!   has the opcode): [`File`]'s `read`/`write` (AsyncRead/AsyncWrite), `read_at`, `write_at`,
 //!   `sync_all`, `sync_data`, `set_len` (`FTRUNCATE`, Linux 6.9+), [`File::open`] and
 //!   [`OpenOptions::open`] (`OPENAT`), and the free functions [`read`], [`read_to_string`],
-//!   [`write`], [`remove_file`] (`UNLINKAT`), [`rename`] (`RENAMEAT`) and [`create_dir`]
+//!   [`write()`], [`remove_file`] (`UNLINKAT`), [`rename`] (`RENAMEAT`) and [`create_dir`]
 //!   (`MKDIRAT`). `Runtime::metrics` counts them (`ring_ops_submitted_count`).
 //! * everything else (epoll, threads that are not workers, seeks, `metadata`, which returns
 //!   `std::fs::Metadata` and cannot be built from a `statx` buffer, directory walks, copies)

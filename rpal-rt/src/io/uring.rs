@@ -4,8 +4,9 @@
 //! * [`socket_io`] / [`socket_ops_enabled`]: how sockets on the current thread do I/O
 //!   ([`SocketIo`]: set by [`Builder::uring_socket_io`](crate::runtime::Builder::uring_socket_io)
 //!   or `RPAL_URING_SOCKET_OPS`; always readiness off an io_uring worker).
-//! * [`recv`], [`send`]: `RECV`/`SEND` with an owned buffer, resolving to a [`BufResult`];
-//!   [`accept`]: `ACCEPT`, resolving to the new socket.
+//! * [`recv`], [`recv_poll_first`], [`send`]: `RECV`/`SEND` with an owned buffer, resolving to a
+//!   [`BufResult`]; [`recv_multishot`]: one multishot `RECV` delivering [`RecvChunk`]s from the
+//!   worker's provided-buffer ring; [`accept`]: `ACCEPT`, resolving to the new socket.
 //!
 //! Every operation owns the socket (an `Arc`, so the fd stays open until the kernel is done) and
 //! its buffer. Dropping the future cancels the operation (`ASYNC_CANCEL`); the buffer stays with

@@ -26,7 +26,8 @@
 //! Files: `detect.rs` (choice), `doorbell.rs` (eventfd), `registry.rs` (fd table and token
 //! scheme shared by both drivers), `scheduled_io.rs` (readiness word and tick protocol),
 //! `epoll.rs`, `uring.rs` (the drivers), `uring_op.rs` (completion operations a task submits on
-//! an io_uring worker: op table, `Op` future, cancellation), `source.rs` (user-space sources), `tests.rs` (every
+//! an io_uring worker: op table, `Op` future, cancellation), `uring_bufs.rs` (the provided-buffer
+//! ring of multishot receives), `source.rs` (user-space sources), `tests.rs` (every
 //! driver test, run once per driver).
 
 mod detect;
