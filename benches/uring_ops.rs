@@ -260,6 +260,7 @@ fn us(ns: u64) -> f64 {
 
 fn main() {
     let o = parse();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     pin(o.same_cpu); // the client runs on this thread
     let modes = [
         Mode::Epoll,
@@ -272,7 +273,7 @@ fn main() {
     let mut runs: Vec<Vec<[f64; 4]>> = vec![Vec::new(); modes.len()];
     println!(
         "CONTEXT cpus={} kernel={} messages={} stream_mib={} rounds={} same_cpu={:?}",
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpus,
         std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_owned())
             .unwrap_or_default(),

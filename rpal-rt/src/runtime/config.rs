@@ -29,13 +29,22 @@ pub(crate) struct Config {
 }
 
 /// How sockets do I/O on io_uring workers unless the builder or `RPAL_URING_SOCKET_OPS` says
-/// otherwise. Chosen by `benches/uring_ops.rs` (2 vCPUs, Linux 6.18, medians over 5-11 rounds):
-/// TCP echo 64 B p50, client and server on one CPU: epoll 10.6 µs, readiness 11.2, ring 11.7,
-/// multishot 11.5, ring-plain 13.4; on a busy machine where they shared CPUs by chance:
-/// readiness 7.0, ring 7.3-7.5, ring-plain 8.5. Streaming 64 KiB writes: readiness and ring
-/// tie within the run-to-run spread (1.7-2.2 GiB/s), multishot a little lower, ring-plain
-/// lowest. A single `RECV` arms the kernel's poll once per message where readiness keeps one
-/// multishot poll per socket, which is what the echo figure shows.
+/// otherwise. Chosen by `benches/uring_ops.rs -- --same-cpu 1` (2 vCPUs, Linux 6.18, medians of
+/// 5 rounds; TCP echo 64 B p50/p99 µs, then 1 GiB in 64 KiB writes):
+///
+/// ```text
+///  epoll            6.7 / 8.1   2.21 GiB/s
+///  readiness        7.0 / 8.7   2.16
+///  ring             7.2 / 8.5   2.26
+///  ring-multishot   7.2 / 7.9   1.82
+///  ring-plain       8.6 / 10.0  1.74
+/// ```
+///
+/// Readiness has the lowest p50 in every run (a single `RECV` arms the kernel's poll once per
+/// message where readiness keeps one multishot poll per socket); ring streams ~5% faster on a
+/// quiet machine, within the spread on a busy one. Readiness also has none of the ring path's
+/// caveats (an abandoned pending write, bytes buffered past the caller's read), so it stays the
+/// default; the gap either way is a few per cent.
 pub(crate) const DEFAULT_URING_SOCKET_IO: SocketIo = SocketIo::Readiness;
 
 /// Parses `RPAL_URING_SOCKET_OPS`: `ring`, `ring-plain`, `ring-multishot` or `readiness`; unset
