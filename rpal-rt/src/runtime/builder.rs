@@ -119,8 +119,9 @@ impl Builder {
     /// How sockets (rpal-net) do I/O on io_uring workers ([`SocketIo`]): completion operations
     /// on the ring or readiness plus non-blocking syscalls. Without this call
     /// `RPAL_URING_SOCKET_OPS=ring|ring-plain|readiness` decides, else the default
-    /// ([`SocketIo::Readiness`], the fastest in `benches/uring_ops.rs` on the machines measured
-    /// so far: the echo p50 is ~5% lower than `Ring`'s, streaming ties). No effect on epoll.
+    /// ([`SocketIo::Readiness`]: in `benches/uring_ops.rs` its echo p50 is a few per cent lower
+    /// than `Ring`'s, while `Ring` streams up to ~5% faster; see `DEFAULT_URING_SOCKET_IO` in
+    /// `runtime/config.rs` for the figures). No effect on epoll.
     ///
     /// # Examples
     /// ```
