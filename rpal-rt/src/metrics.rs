@@ -18,6 +18,10 @@
 //! * timer fires: timers that expired on the worker's wheel;
 //! * live timers (a gauge, not a counter): timers on the worker's wheel that have neither fired
 //!   nor been cancelled when the snapshot is taken (read under the wheel's lock).
+//! * ring ops submitted / completed: io_uring completion operations (file and socket operations
+//!   as SQEs) the worker handed to the kernel, and their final CQEs the worker reaped (cancelled
+//!   ones included; an operation dropped before it reached the kernel counts in neither). Both
+//!   stay 0 on epoll and where the blocking pool ran.
 //!
 //! A thread-per-core runtime's `block_on` thread runs a core of its own for the main future; it
 //! is not one of the workers and is not reported.
@@ -37,6 +41,8 @@ pub(crate) struct WorkerCounters {
     remote_schedules: AtomicU64,
     io_registrations: AtomicU64,
     timer_fires: AtomicU64,
+    ring_ops_submitted: AtomicU64,
+    ring_ops_completed: AtomicU64,
 }
 
 /// Adds `n` to a counter that only the calling thread writes.
@@ -54,6 +60,8 @@ impl WorkerCounters {
             remote_schedules: AtomicU64::new(0),
             io_registrations: AtomicU64::new(0),
             timer_fires: AtomicU64::new(0),
+            ring_ops_submitted: AtomicU64::new(0),
+            ring_ops_completed: AtomicU64::new(0),
         }
     }
     /// Owner thread only (as every method below).
@@ -78,6 +86,12 @@ impl WorkerCounters {
     pub(crate) fn timers_fired(&self, n: usize) {
         bump(&self.timer_fires, n as u64);
     }
+    pub(crate) fn ring_op_submitted(&self) {
+        bump(&self.ring_ops_submitted, 1);
+    }
+    pub(crate) fn ring_op_completed(&self) {
+        bump(&self.ring_ops_completed, 1);
+    }
 
     /// This worker's counters, with `live_timers` read from its wheel by the caller.
     pub(crate) fn snapshot(&self, index: usize, live_timers: usize) -> WorkerMetrics {
@@ -91,6 +105,8 @@ impl WorkerCounters {
             remote_schedules: self.remote_schedules.load(Relaxed),
             io_registrations: self.io_registrations.load(Relaxed),
             timer_fires: self.timer_fires.load(Relaxed),
+            ring_ops_submitted: self.ring_ops_submitted.load(Relaxed),
+            ring_ops_completed: self.ring_ops_completed.load(Relaxed),
         }
     }
 }
@@ -122,6 +138,8 @@ pub struct WorkerMetrics {
     io_registrations: u64,
     timer_fires: u64,
     live_timers: u64,
+    ring_ops_submitted: u64,
+    ring_ops_completed: u64,
 }
 
 impl WorkerMetrics {
@@ -162,6 +180,15 @@ impl WorkerMetrics {
     /// snapshot was taken (a gauge: dropping a `Sleep` or aborting its task lowers it).
     pub fn live_timer_count(&self) -> u64 {
         self.live_timers
+    }
+    /// io_uring completion operations (file and socket operations as SQEs) submitted by tasks on
+    /// this worker; 0 on epoll.
+    pub fn ring_ops_submitted_count(&self) -> u64 {
+        self.ring_ops_submitted
+    }
+    /// Final completions of io_uring operations reaped by this worker (cancelled ones included).
+    pub fn ring_ops_completed_count(&self) -> u64 {
+        self.ring_ops_completed
     }
 }
 
@@ -242,6 +269,15 @@ impl RuntimeMetrics {
     /// Live timers (set, neither fired nor cancelled), summed over the workers.
     pub fn live_timer_count(&self) -> u64 {
         self.sum(WorkerMetrics::live_timer_count)
+    }
+
+    /// io_uring completion operations submitted, summed over the workers.
+    pub fn ring_ops_submitted_count(&self) -> u64 {
+        self.sum(WorkerMetrics::ring_ops_submitted_count)
+    }
+    /// io_uring operation completions reaped, summed over the workers.
+    pub fn ring_ops_completed_count(&self) -> u64 {
+        self.sum(WorkerMetrics::ring_ops_completed_count)
     }
 
     fn sum(&self, f: fn(&WorkerMetrics) -> u64) -> u64 {

@@ -54,8 +54,18 @@ impl TcpListener {
     /// # Errors
     /// As `accept(2)`; `EMFILE` and friends are returned, not retried.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, addr) =
-            poll_fn(|cx| self.inner.poll_io(cx, Interest::READABLE, |l| l.accept())).await?;
+        let (s, addr) = poll_fn(|cx| {
+            // On an io_uring worker with socket ops on: one ACCEPT on the ring.
+            if let Some(p) = self.inner.poll_accept_ring(cx) {
+                return p.map(|r| {
+                    let s = std::net::TcpStream::from(r?);
+                    let addr = s.peer_addr()?;
+                    Ok((s, addr))
+                });
+            }
+            self.inner.poll_io(cx, Interest::READABLE, |l| l.accept())
+        })
+        .await?;
         Ok((TcpStream::from_std(s)?, addr))
     }
 

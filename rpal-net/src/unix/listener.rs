@@ -66,7 +66,19 @@ impl UnixListener {
     /// # Errors
     /// As `accept(2)`.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
-        match self.inner.poll_io(cx, Interest::READABLE, |l| l.accept()) {
+        // On an io_uring worker with socket ops on: one ACCEPT on the ring (kept across polls).
+        let ring = self.inner.poll_accept_ring(cx).map(|p| {
+            p.map(|r| {
+                let s = std::os::unix::net::UnixStream::from(r?);
+                let addr = s.peer_addr()?;
+                Ok((s, addr))
+            })
+        });
+        let polled = match ring {
+            Some(p) => p,
+            None => self.inner.poll_io(cx, Interest::READABLE, |l| l.accept()),
+        };
+        match polled {
             Poll::Ready(Ok((s, addr))) => Poll::Ready(UnixStream::from_std(s).map(|s| (s, addr))),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,

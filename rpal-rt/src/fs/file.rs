@@ -1,9 +1,11 @@
-//! [`File`]: an open file whose reads, writes and seeks run on the blocking pool.
+//! [`File`]: an open file whose reads and writes run as io_uring operations on an io_uring
+//! worker and on the blocking pool otherwise; seeks always run on the blocking pool.
 //!
 //! # The operation protocol
-//! A `File` has at most one operation in flight on the blocking pool. Its state is
-//! `Idle(buffer)` or `Busy(task)`; the task owns the buffer while it runs and hands it back
-//! with its result.
+//! A `File` has at most one operation in flight, on the blocking pool or on the ring. Its state
+//! is `Idle(buffer)`, `Busy(task)` or `Ring(op)`; the task or the ring operation owns the buffer
+//! while it runs and hands it back with its result. A ring read in flight is cancelled when the
+//! `File` drops; a ring write is detached (it completes, like a pool write would).
 //! * **read**: with unread bytes in the buffer, copy them out; else start a read of up to
 //!   `min(len, MAX_BUF)` bytes into the buffer and wait for it. The OS cursor then runs ahead of
 //!   the logical position by the unread bytes.
@@ -27,8 +29,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use super::uring::{self as ring, Rw, CURSOR};
 use super::{asyncify, OpenOptions};
 use crate::loom::sync::{Arc, Mutex, MutexGuard};
+use crate::reactor::uring_op::Op;
 use crate::task::JoinHandle;
 
 /// Most bytes one read or write hands to the blocking pool.
@@ -84,6 +88,33 @@ enum State {
     /// `None` only transiently, while a poll moves the buffer into a task.
     Idle(Option<Buf>),
     Busy(JoinHandle<(Operation, Buf)>),
+    /// A read or write submitted to the current worker's io_uring.
+    Ring(RingIo),
+}
+
+/// A ring operation of the cursor-based read/write path.
+enum RingIo {
+    Read(Op<Rw>),
+    /// A write of the buffer from its `start`; short writes are resubmitted for the rest.
+    Write(Op<Rw>),
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // A write the caller already saw succeed must not be cancelled: let it finish.
+        if let State::Ring(RingIo::Write(_)) = self.state {
+            if let State::Ring(RingIo::Write(op)) =
+                std::mem::replace(&mut self.state, State::Idle(None))
+            {
+                op.detach();
+            }
+        }
+    }
+}
+
+/// True if the ring operation is a write.
+fn op_kind(op: &RingIo) -> bool {
+    matches!(op, RingIo::Write(_))
 }
 
 /// What a finished blocking task did.
@@ -225,6 +256,9 @@ impl File {
     /// A failed background write, or as `fsync(2)`.
     pub async fn sync_all(&self) -> io::Result<()> {
         self.settle().await?;
+        if let Some(op) = ring::fsync(&self.std, false) {
+            return ring::path_op(op).await;
+        }
         let std = self.std.clone();
         asyncify(move || std.sync_all()).await
     }
@@ -235,6 +269,9 @@ impl File {
     /// A failed background write, or as `fdatasync(2)`.
     pub async fn sync_data(&self) -> io::Result<()> {
         self.settle().await?;
+        if let Some(op) = ring::fsync(&self.std, true) {
+            return ring::path_op(op).await;
+        }
         let std = self.std.clone();
         asyncify(move || std.sync_data()).await
     }
@@ -250,6 +287,11 @@ impl File {
             State::Idle(Some(buf)) => buf.discard_read(),
             _ => 0,
         };
+        if back == 0 {
+            if let Some(op) = ring::ftruncate(&self.std, size) {
+                return ring::path_op(op).await;
+            }
+        }
         let std = self.std.clone();
         asyncify(move || {
             if back != 0 {
@@ -286,8 +328,13 @@ impl File {
     /// As `pread(2)`.
     pub async fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         self.complete_inflight().await;
-        let std = self.std.clone();
         let len = buf.len().min(MAX_BUF);
+        if let Ok(op) = ring::read(&self.std, Vec::new(), len, offset) {
+            let (n, rw) = ring::finish(op.await)?;
+            buf[..n].copy_from_slice(&rw.data[..n]);
+            return Ok(n);
+        }
+        let std = self.std.clone();
         let data = asyncify(move || {
             let mut data = vec![0u8; len];
             let n = retry_interrupted(|| std.read_at(&mut data, offset))?;
@@ -306,8 +353,12 @@ impl File {
     /// A failed background write, or as `pwrite(2)`.
     pub async fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         self.settle().await?;
-        let std = self.std.clone();
         let data = buf[..buf.len().min(MAX_BUF)].to_vec();
+        let data = match ring::write(&self.std, data, 0, offset) {
+            Ok(op) => return ring::finish(op.await).map(|(n, _)| n),
+            Err(data) => data,
+        };
+        let std = self.std.clone();
         asyncify(move || retry_interrupted(|| std.write_at(&data, offset))).await
     }
 
@@ -371,6 +422,10 @@ impl Inner {
     /// If busy, polls the task; on completion the state is `Idle` again and the operation is
     /// returned. `Ready(None)`: was idle.
     fn poll_busy(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Operation>>> {
+        if let State::Ring(op) = &self.state {
+            let write = op_kind(op);
+            return self.poll_ring(cx, write);
+        }
         let State::Busy(task) = &mut self.state else {
             return Poll::Ready(None);
         };
@@ -388,10 +443,72 @@ impl Inner {
         }
     }
 
+    /// Polls the ring operation in flight (`write`: it is a write); resubmits the rest of a
+    /// short write.
+    fn poll_ring(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: bool,
+    ) -> Poll<Option<io::Result<Operation>>> {
+        let State::Ring(RingIo::Read(op) | RingIo::Write(op)) = &mut self.state else {
+            return Poll::Ready(None);
+        };
+        let out = match Pin::new(op).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(out) => out,
+        };
+        let (n, rw) = match ring::finish(out) {
+            Ok(v) => v,
+            Err(e) => {
+                // The buffer (if it came back) is not worth keeping apart from its allocation.
+                self.state = State::Idle(Some(Buf::default()));
+                let op = if write {
+                    Operation::Write(Err(e))
+                } else {
+                    Operation::Read(Err(e))
+                };
+                return Poll::Ready(Some(Ok(op)));
+            }
+        };
+        let rw = *rw;
+        if !write {
+            let mut data = rw.data;
+            data.truncate(n);
+            self.state = State::Idle(Some(Buf { data, pos: 0 }));
+            return Poll::Ready(Some(Ok(Operation::Read(Ok(n)))));
+        }
+        let written = rw.start() + n;
+        if n > 0 && written < rw.data.len() {
+            let file = rw.file().clone();
+            match ring::write(&file, rw.data, written, CURSOR) {
+                Ok(op) => self.state = State::Ring(RingIo::Write(op)),
+                Err(data) => {
+                    // No ring on this thread any more (the file moved): finish on the pool.
+                    self.state = State::Busy(crate::spawn_blocking(move || {
+                        let r = (&*file).write_all(&data[written..]);
+                        let mut buf = Buf { data, pos: 0 };
+                        buf.clear();
+                        (Operation::Write(r), buf)
+                    }));
+                }
+            }
+            return self.poll_busy(cx);
+        }
+        let mut data = rw.data;
+        data.clear();
+        self.state = State::Idle(Some(Buf { data, pos: 0 }));
+        let r = if n == 0 {
+            Err(io::ErrorKind::WriteZero.into())
+        } else {
+            Ok(())
+        };
+        Poll::Ready(Some(Ok(Operation::Write(r))))
+    }
+
     fn take_buf(&mut self) -> io::Result<Buf> {
         match &mut self.state {
             State::Idle(slot) => slot.take().ok_or_else(lost_state),
-            State::Busy(_) => Err(lost_state()),
+            State::Busy(_) | State::Ring(_) => Err(lost_state()),
         }
     }
 }
@@ -428,6 +545,17 @@ impl futures::io::AsyncRead for File {
                 return Poll::Ready(Ok(n));
             }
             let len = dst.len().min(MAX_BUF);
+            let pos = buf.pos;
+            match ring::read(&this.std, std::mem::take(&mut buf.data), len, CURSOR) {
+                Ok(op) => {
+                    inner.state = State::Ring(RingIo::Read(op));
+                    continue;
+                }
+                Err(data) => {
+                    buf.data = data;
+                    buf.pos = pos;
+                }
+            }
             let std = this.std.clone();
             inner.state = State::Busy(crate::spawn_blocking(move || {
                 let r = buf.read_from(&std, len);
@@ -465,6 +593,16 @@ impl futures::io::AsyncWrite for File {
         let back = buf.discard_read();
         let n = src.len().min(MAX_BUF);
         buf.data.extend_from_slice(&src[..n]);
+        if back == 0 {
+            // The OS cursor is where the caller thinks: the ring can write at it.
+            match ring::write(&this.std, std::mem::take(&mut buf.data), 0, CURSOR) {
+                Ok(op) => {
+                    inner.state = State::Ring(RingIo::Write(op));
+                    return Poll::Ready(Ok(n));
+                }
+                Err(data) => buf.data = data,
+            }
+        }
         let std = this.std.clone();
         inner.state = State::Busy(crate::spawn_blocking(move || {
             let r = (|| {

@@ -1,12 +1,23 @@
 //! Filesystem access with Tokio's API shape: [`File`], [`OpenOptions`], [`ReadDir`]/[`DirEntry`]
 //! and free functions ([`read`], [`write`], [`create_dir_all`], [`rename`], [`copy`], ...).
 //!
-//! Regular files are always "ready" to epoll, so readiness cannot drive them. Every operation
-//! here runs the standard library's blocking call on the runtime's blocking pool
-//! ([`spawn_blocking`](crate::spawn_blocking)) and awaits its result, on both drivers (the
-//! io_uring driver does not yet submit file reads and writes as ring operations). Each call
-//! therefore costs a hand-off to a pool thread and back: batch work into few large calls (for
-//! example [`read`] a whole file rather than many small reads through a [`File`]).
+//! Regular files are always "ready" to epoll, so readiness cannot drive them. Two paths:
+//!
+//! * on a worker whose driver is io_uring, these run as ring operations (when the running kernel
+//!   has the opcode): [`File`]'s `read`/`write` (AsyncRead/AsyncWrite), `read_at`, `write_at`,
+//!   `sync_all`, `sync_data`, `set_len` (`FTRUNCATE`, Linux 6.9+), [`File::open`] and
+//!   [`OpenOptions::open`] (`OPENAT`), and the free functions [`read`], [`read_to_string`],
+//!   [`write()`], [`remove_file`] (`UNLINKAT`), [`rename`] (`RENAMEAT`) and [`create_dir`]
+//!   (`MKDIRAT`). `Runtime::metrics` counts them (`ring_ops_submitted_count`).
+//! * everything else (epoll, threads that are not workers, seeks, `metadata`, which returns
+//!   `std::fs::Metadata` and cannot be built from a `statx` buffer, directory walks, copies)
+//!   runs the standard library's blocking call on the runtime's blocking pool
+//!   ([`spawn_blocking`](crate::spawn_blocking)) and awaits its result. Each such call costs a
+//!   hand-off to a pool thread and back: batch work into few large calls (for example [`read`] a
+//!   whole file rather than many small reads through a [`File`]).
+//!
+//! Dropping a future of a ring operation cancels it (`ASYNC_CANCEL`); its buffer stays with the
+//! runtime until the kernel lets go of it.
 //!
 //! # Panics
 //! Every function and method panics when called outside an rpal runtime, as
@@ -28,6 +39,7 @@
 mod file;
 mod open_options;
 mod read_dir;
+mod uring;
 
 use std::fs::{Metadata, Permissions};
 use std::io;
@@ -60,6 +72,9 @@ where
 /// # Examples
 /// See the [module example](self).
 pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+    if let Some(r) = uring::read_file(path.as_ref()).await {
+        return r;
+    }
     let path = path.as_ref().to_owned();
     asyncify(move || std::fs::read(path)).await
 }
@@ -69,6 +84,14 @@ pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
 /// # Errors
 /// As [`std::fs::read_to_string`]; `InvalidData` if the bytes are not UTF-8.
 pub async fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
+    if let Some(r) = uring::read_file(path.as_ref()).await {
+        return String::from_utf8(r?).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            )
+        });
+    }
     let path = path.as_ref().to_owned();
     asyncify(move || std::fs::read_to_string(path)).await
 }
@@ -78,8 +101,12 @@ pub async fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
 /// # Errors
 /// As [`std::fs::write`].
 pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Result<()> {
-    let path = path.as_ref().to_owned();
     let contents = contents.as_ref().to_owned();
+    let contents = match uring::write_file(path.as_ref(), contents) {
+        Ok(fut) => return fut.await,
+        Err(contents) => contents,
+    };
+    let path = path.as_ref().to_owned();
     asyncify(move || std::fs::write(path, contents)).await
 }
 
@@ -88,6 +115,9 @@ pub async fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Re
 /// # Errors
 /// As [`std::fs::create_dir`]; `AlreadyExists` if it exists.
 pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
+    if let Some(op) = uring::mkdirat(path.as_ref()) {
+        return uring::path_op(op).await;
+    }
     let path = path.as_ref().to_owned();
     asyncify(move || std::fs::create_dir(path)).await
 }
@@ -106,6 +136,9 @@ pub async fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
 /// # Errors
 /// As [`std::fs::remove_file`]; `NotFound` if it does not exist.
 pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
+    if let Some(op) = uring::unlinkat(path.as_ref()) {
+        return uring::path_op(op).await;
+    }
     let path = path.as_ref().to_owned();
     asyncify(move || std::fs::remove_file(path)).await
 }
@@ -133,6 +166,9 @@ pub async fn remove_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
 /// # Errors
 /// As [`std::fs::rename`].
 pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
+    if let Some(op) = uring::renameat(from.as_ref(), to.as_ref()) {
+        return uring::path_op(op).await;
+    }
     let (from, to) = (from.as_ref().to_owned(), to.as_ref().to_owned());
     asyncify(move || std::fs::rename(from, to)).await
 }

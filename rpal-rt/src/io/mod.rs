@@ -8,6 +8,8 @@
 //!   the worker polls, without a syscall, before it parks; [`WorkerDoorbell`] wakes a parked worker.
 //! * [`worker_state`]: each worker's RUNNING / WAIT / CALL word in a table a peer process can
 //!   map read-only, so it rings a worker only when that worker sleeps.
+//! * [`uring`]: socket operations as io_uring completion operations (`RECV`, `SEND`, `ACCEPT`)
+//!   for tasks on an io_uring worker, with owned buffers and cancel-on-drop.
 //! * [`util`]: `copy`, `copy_bidirectional`, `split`, `BufReader`/`BufWriter` on the futures-io
 //!   traits.
 //!
@@ -159,6 +161,7 @@ impl ReadyEvent {
 mod registration;
 mod source;
 // taskx: copy, copy_bidirectional, split, BufReader/BufWriter on the futures-io traits.
+pub mod uring;
 pub mod util;
 pub mod worker_state;
 

@@ -25,7 +25,9 @@
 //!
 //! Files: `detect.rs` (choice), `doorbell.rs` (eventfd), `registry.rs` (fd table and token
 //! scheme shared by both drivers), `scheduled_io.rs` (readiness word and tick protocol),
-//! `epoll.rs`, `uring.rs` (the drivers), `source.rs` (user-space sources), `tests.rs` (every
+//! `epoll.rs`, `uring.rs` (the drivers), `uring_op.rs` (completion operations a task submits on
+//! an io_uring worker: op table, `Op` future, cancellation), `uring_bufs.rs` (the provided-buffer
+//! ring of multishot receives), `source.rs` (user-space sources), `tests.rs` (every
 //! driver test, run once per driver).
 
 mod detect;
@@ -37,6 +39,8 @@ pub(crate) mod source;
 #[cfg(all(test, not(loom)))]
 mod tests;
 mod uring;
+pub(crate) mod uring_bufs;
+pub(crate) mod uring_op;
 
 use std::io;
 use std::os::fd::RawFd;
@@ -138,6 +142,14 @@ impl Handle {
         match &self.inner {
             HandleInner::Uring(_) => DriverKind::Uring,
             HandleInner::Epoll(_) => DriverKind::Epoll,
+        }
+    }
+
+    /// The io_uring half of this handle, for completion operations (`None` on epoll).
+    pub(crate) fn uring(&self) -> Option<&Arc<uring::UringShared>> {
+        match &self.inner {
+            HandleInner::Uring(s) => Some(s),
+            HandleInner::Epoll(_) => None,
         }
     }
 

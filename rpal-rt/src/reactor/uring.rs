@@ -13,9 +13,21 @@
 //!   one queues the remove again, since an armed poll holds the file and a closed socket would
 //!   never send its FIN. [`REMOVE_TAG`] is left for tokens whose key does not fit (none today).
 //!   Ignored otherwise.
+//! * [`CANCEL_TAG`]: every `ASYNC_CANCEL` of a completion operation; its own CQE is ignored (the
+//!   cancelled operation posts its own final CQE).
+//! * bit 31 set, bit 30 clear: a completion operation (`uring_op.rs`: generation << 32 |
+//!   1 << 31 | op key, key < 2^30). Handled by the op table.
 //! * anything else: the token of a registered fd (`registry.rs`: generation << 32 | slab key; keys
-//!   stay below 2^29, so no token reaches the tags). A CQE whose token is no longer in the table
-//!   (a late event, the final `-ECANCELED` of a removed poll) is dropped.
+//!   stay below 2^29, so bits 29..31 are clear and no token reaches the tags). A CQE whose token
+//!   is no longer in the table (a late event, the final `-ECANCELED` of a removed poll) is
+//!   dropped.
+//!
+//! ```text
+//!  tags       0xFFFF_FFFF_FFFF_FFFF, ..._FFFE, ..._FFFD    (low word >= 0xE000_0000)
+//!  remove     gen:32 | 11 | key:30  with key < 2^29         (low word 0xC000_0000 ..= 0xDFFF_FFFF)
+//!  op         gen:32 | 10 | key:30                          (low word 0x8000_0000 ..= 0xBFFF_FFFF)
+//!  fd token   gen:32 | 00 | key:30  with key < 2^29         (low word < 0x2000_0000)
+//! ```
 //!
 //! # Invariants
 //!
@@ -27,6 +39,9 @@
 //!   the `POLL_ADD` had not reached the ring yet, it is dropped instead.
 //! * SQEs that name an fd are pushed **and submitted** under the state lock, so a deregistration
 //!   (after which the caller closes the fd) cannot race a submission naming a closed fd number.
+//! * Completion operations (`uring_op.rs`) keep their fd open themselves (they own an `Arc` of
+//!   the file or socket), so their SQEs need not be submitted under the state lock; they are
+//!   staged from the op table at every park.
 //! * Other threads never touch the ring: they queue [`Pending`] requests and ring the doorbell if
 //!   the owner is parked (`parked`, set before the owner takes the state lock to stage requests;
 //!   the lock orders the two sides, so a request is either staged or sees `parked`).
@@ -38,6 +53,8 @@ use io_uring::types::{Fd, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring, Probe};
 
 use super::registry::{driver_gone, ready_from_events, IoRegistry};
+use super::uring_bufs::{self, BufRing};
+use super::uring_op::{self, OpTable};
 use super::{Doorbell, ScheduledIo};
 use crate::io::{Interest, Ready};
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
@@ -69,6 +86,8 @@ fn removed_token(user_data: u64) -> Option<u64> {
         .contains(&(user_data & 0xFFFF_FFFF))
         .then_some(user_data & !REMOVE_BITS)
 }
+/// user_data of every `ASYNC_CANCEL` of a completion operation.
+pub(super) const CANCEL_TAG: u64 = u64::MAX - 2;
 /// Submission queue entries; the SQ is flushed (submitted) whenever it fills up.
 pub(crate) const RING_ENTRIES: u32 = 256;
 /// Completion queue entries: every registered fd can post CQEs, so the CQ is larger than the SQ.
@@ -106,6 +125,14 @@ pub(crate) struct UringShared {
     /// True while the owner is in (or entering) a blocking wait. Stored before the owner stages
     /// requests; read by queuers after they pushed theirs (see the module doc).
     parked: AtomicBool,
+    /// Completion operations of this ring (`uring_op.rs`).
+    pub(super) ops: Mutex<OpTable>,
+    /// The provided-buffer ring (`uring_bufs.rs`), once registered by the owner.
+    pub(super) bufs: std::sync::OnceLock<std::sync::Arc<BufRing>>,
+    /// An operation asked for provided buffers: the owner registers them at its next park.
+    want_bufs: AtomicBool,
+    /// Registering them failed once: do not ask again.
+    bufs_failed: AtomicBool,
 }
 
 /// The io_uring driver, owned by one worker.
@@ -190,10 +217,12 @@ pub(crate) fn probe() -> Result<(), String> {
 }
 
 /// Pushes `sqe`, submitting first when the SQ is full.
-fn push(ring: &mut IoUring, sqe: &squeue::Entry) -> io::Result<()> {
+pub(super) fn push(ring: &mut IoUring, sqe: &squeue::Entry) -> io::Result<()> {
     loop {
-        // SAFETY: every SQE this driver builds is POLL_ADD or POLL_REMOVE: no buffers; fds are
-        // valid at submission (see the module invariants).
+        // SAFETY: the SQEs this driver builds are POLL_ADD or POLL_REMOVE (no buffers; fds valid
+        // at submission, see the module invariants) or ASYNC_CANCEL (no buffer, no fd); those of
+        // completion operations point only into resources their op slot keeps alive until the
+        // final CQE and name fds those resources keep open (`uring_op::submit`'s contract).
         if unsafe { ring.submission().push(sqe) }.is_ok() {
             return Ok(());
         }
@@ -212,7 +241,7 @@ fn submit_tolerant(ring: &mut IoUring) -> io::Result<()> {
     }
 }
 
-fn is_transient(e: &io::Error) -> bool {
+pub(super) fn is_transient(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EINTR | libc::EBUSY | libc::EAGAIN | libc::ETIME)
@@ -263,6 +292,10 @@ impl UringDriver {
             doorbell: Doorbell::new()?,
             state: Mutex::new(State::default()),
             parked: AtomicBool::new(false),
+            ops: Mutex::new(OpTable::default()),
+            bufs: std::sync::OnceLock::new(),
+            want_bufs: AtomicBool::new(false),
+            bufs_failed: AtomicBool::new(false),
         });
         Ok(UringDriver {
             ring,
@@ -277,7 +310,19 @@ impl UringDriver {
     }
 
     /// Moves queued requests into the SQ and submits them, under the state lock (module doc).
+    /// Staged completion operations go into the SQ first; they are submitted with the next
+    /// enter (this one if other requests were pushed, else the wait's).
     fn stage_and_submit(&mut self) -> io::Result<()> {
+        if self.shared.want_bufs.load(Ordering::Relaxed) && self.shared.bufs.get().is_none() {
+            self.register_bufs();
+        }
+        {
+            let ring = &mut self.ring;
+            let mut wake = Vec::new();
+            let staged = uring_op::lock(&self.shared.ops).stage(|sqe| push(ring, sqe), &mut wake);
+            wake.into_iter().for_each(std::task::Waker::wake);
+            staged?;
+        }
         let mut state = lock(&self.shared.state);
         self.staged.append(&mut state.pending);
         // A re-arm queued by the last reap for an fd deregistered since must not be armed.
@@ -310,6 +355,32 @@ impl UringDriver {
         }
         drop(state);
         Ok(())
+    }
+
+    /// Registers the provided-buffer ring (`uring_bufs.rs`); on failure, multishot receives are
+    /// not offered again (callers use single `RECV`s).
+    fn register_bufs(&mut self) {
+        self.shared.want_bufs.store(false, Ordering::Relaxed);
+        let registered = BufRing::new().and_then(|b| {
+            // SAFETY: the ring memory and its buffers live in `UringShared`, which outlives the
+            // ring fd (this driver holds an `Arc` of it and closes the ring first), and are
+            // leaked if the kernel may still use them at shutdown (`uring_op::shutdown`).
+            unsafe {
+                self.ring.submitter().register_buf_ring_with_flags(
+                    b.ring_addr(),
+                    uring_bufs::ENTRIES,
+                    uring_bufs::GROUP,
+                    0,
+                )
+            }
+            .map(|()| b)
+        });
+        match registered {
+            Ok(b) => {
+                let _ = self.shared.bufs.set(std::sync::Arc::new(b));
+            }
+            Err(_) => self.shared.bufs_failed.store(true, Ordering::Relaxed),
+        }
     }
 
     /// Submits queued requests, waits up to `timeout` (`None`: forever; `Some(ZERO)`: not at
@@ -399,7 +470,7 @@ fn dispatch(
                 *doorbell_armed = false; // re-armed by the next park
             }
         }
-        REMOVE_TAG => {}
+        REMOVE_TAG | CANCEL_TAG => {}
         ud if removed_token(ud).is_some() => {
             if result == -libc::EALREADY {
                 if let Some(token) = removed_token(ud) {
@@ -408,6 +479,7 @@ fn dispatch(
                 }
             }
         }
+        ud if uring_op::is_op(ud) => uring_op::complete(shared, ud, result, flags),
         token => {
             let (io, rearm) = {
                 let state = lock(&shared.state);
@@ -445,6 +517,7 @@ impl Drop for UringDriver {
         for io in ios {
             io.shutdown();
         }
+        uring_op::shutdown(&self.shared, &mut self.ring);
     }
 }
 
@@ -453,8 +526,29 @@ impl UringShared {
         &self.doorbell
     }
 
+    /// The provided-buffer ring, if registered; otherwise asks the owner to register it at its
+    /// next park (and returns `None` now).
+    pub(crate) fn buffers(&self) -> Option<&std::sync::Arc<BufRing>> {
+        if let Some(b) = self.bufs.get() {
+            return Some(b);
+        }
+        if !self.bufs_failed.load(Ordering::Relaxed) {
+            self.want_bufs.store(true, Ordering::Relaxed);
+        }
+        None
+    }
+
+    /// Gives provided buffers back to the kernel.
+    pub(super) fn recycle(&self, bids: &[u16]) {
+        if let Some(b) = self.bufs.get() {
+            for &bid in bids {
+                b.recycle(bid);
+            }
+        }
+    }
+
     /// Wakes the owner if it is parked, so it stages what was just queued.
-    fn nudge(&self) {
+    pub(super) fn nudge(&self) {
         if self.parked.load(Ordering::SeqCst) {
             self.doorbell.ring();
         }

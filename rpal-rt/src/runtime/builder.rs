@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::config::{self, Config};
 use super::{set_timer_slack, Runtime};
 use crate::executor::{Core, RtShared};
+use crate::io::uring::SocketIo;
 use crate::reactor::DriverKind;
 use std::sync::Arc;
 
@@ -55,6 +56,7 @@ impl Builder {
                 max_blocking_threads: config::DEFAULT_MAX_BLOCKING_THREADS,
                 blocking_keep_alive: config::DEFAULT_BLOCKING_KEEP_ALIVE,
                 thread_name: "rpal-worker".to_owned(),
+                uring_socket_io: None,
             },
         }
     }
@@ -114,16 +116,44 @@ impl Builder {
         self
     }
 
+    /// How sockets (rpal-net) do I/O on io_uring workers ([`SocketIo`]): completion operations
+    /// on the ring or readiness plus non-blocking syscalls. Without this call
+    /// `RPAL_URING_SOCKET_OPS=ring|ring-plain|readiness` decides, else the default
+    /// ([`SocketIo::Readiness`]: in `benches/uring_ops.rs` its echo p50 is a few per cent lower
+    /// than `Ring`'s, while `Ring` streams up to ~5% faster; see `DEFAULT_URING_SOCKET_IO` in
+    /// `runtime/config.rs` for the figures). No effect on epoll.
+    ///
+    /// # Examples
+    /// ```
+    /// use rpal_rt::io::uring::SocketIo;
+    /// let rt = rpal_rt::runtime::Builder::new_current_thread()
+    ///     .uring_socket_io(SocketIo::Readiness)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn uring_socket_io(mut self, io: SocketIo) -> Builder {
+        self.config.uring_socket_io = Some(io);
+        self
+    }
+
     /// Creates the runtime: probes (or takes) the driver, creates every worker's driver and
     /// timer wheel, and starts the worker threads.
     ///
     /// # Errors
-    /// An invalid `RPAL_DRIVER`, a driver that cannot be created (e.g. `RPAL_DRIVER=uring` where
+    /// An invalid `RPAL_DRIVER` or `RPAL_URING_SOCKET_OPS`, a driver that cannot be created (e.g. `RPAL_DRIVER=uring` where
     /// io_uring is disabled), or a worker thread that cannot start.
     pub fn build(&self) -> io::Result<Runtime> {
         let mut config = self.config.clone();
         if config.driver.is_none() {
             config.driver = Some(DriverKind::detect()?);
+        }
+        if config.uring_socket_io.is_none() {
+            let var = std::env::var(crate::io::uring::SOCKET_OPS_ENV).ok();
+            config.uring_socket_io = Some(
+                config::parse_socket_ops_env(var.as_deref())?
+                    .unwrap_or(config::DEFAULT_URING_SOCKET_IO),
+            );
         }
         let mut parts = Vec::with_capacity(config.worker_threads);
         for i in 0..config.worker_threads {

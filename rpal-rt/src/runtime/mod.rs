@@ -13,7 +13,7 @@
 //!   stops the blocking pool from taking new work.
 
 mod builder;
-mod config;
+pub(crate) mod config;
 pub(crate) mod context;
 mod handle;
 
