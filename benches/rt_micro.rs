@@ -17,7 +17,10 @@
 //! `quick` (shorter runs), row names `spawn yield pingpong sleep echo chan load` (only those
 //! rows; none = all), `secs=N` (measuring seconds per load cell, default 2), `conns=64,256`
 //! (connection counts of the load table), `rounds=N` (load cells repeated in interleaved rounds,
-//! median taken; default 1).
+//! median taken; default 1), `server=KEY` (only load-table servers whose key contains KEY; keys
+//! are the names in lower case with `-` between words: `rpal-ct-uring`, `rpal-tpc-1-epoll`,
+//! `tokio-ct`, `tokio-mt-1`, `monoio-uring`, `compio-uring`; e.g. `server=rpal-ct
+//! server=tokio`; for profiling one server).
 
 #[path = "rt_micro/chan.rs"]
 mod chan;
@@ -288,6 +291,8 @@ struct Args {
     secs: f64,
     conns: Vec<usize>,
     rounds: usize,
+    /// Only the load-table servers whose key (`Server::key`) contains one of these.
+    servers: Vec<String>,
 }
 
 /// Row names a word may select.
@@ -303,6 +308,7 @@ impl Args {
             secs: 2.0,
             conns: vec![64, 256],
             rounds: 1,
+            servers: Vec::new(),
         };
         for w in std::env::args().skip(1) {
             if w == "quick" {
@@ -313,6 +319,8 @@ impl Args {
                 a.secs = v.parse().expect("secs=<seconds>");
             } else if let Some(v) = w.strip_prefix("rounds=") {
                 a.rounds = v.parse::<usize>().expect("rounds=<n>").max(1);
+            } else if let Some(v) = w.strip_prefix("server=") {
+                a.servers.push(v.to_owned());
             } else if let Some(v) = w.strip_prefix("conns=") {
                 a.conns = v
                     .split(',')
@@ -538,7 +546,12 @@ fn load_table(args: &Args) {
         loadavg(),
     );
     // cells[conns index][server index] = one Cell per round.
-    let servers = servers::Server::ALL;
+    let servers: Vec<servers::Server> = servers::Server::ALL
+        .into_iter()
+        .filter(|s| {
+            args.servers.is_empty() || args.servers.iter().any(|w| s.key().contains(w.as_str()))
+        })
+        .collect();
     let mut cells: Vec<Vec<Vec<load::Cell>>> = args
         .conns
         .iter()
@@ -554,12 +567,13 @@ fn load_table(args: &Args) {
     let med = |v: &[load::Cell], f: fn(&load::Cell) -> f64| median(v.iter().map(f).collect());
     println!();
     println!(
-        "| {:<19} | {:>5} | {:>9} | {:>13} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9} | {:>9} |",
+        "| {:<19} | {:>5} | {:>9} | {:>13} | {:>8} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9} | {:>9} |",
         "server (1 core)",
         "conns",
         "req/s",
         "req/s per core",
         "srv CPU",
+        "srv user",
         "gen CPU",
         "p50 us",
         "p99 us",
@@ -567,8 +581,8 @@ fn load_table(args: &Args) {
         "x monoio"
     );
     println!(
-        "|{:-<21}|{:->7}|{:->11}|{:->15}|{:->10}|{:->10}|{:->10}|{:->10}|{:->11}|{:->11}|",
-        "", "", "", "", "", "", "", "", "", ""
+        "|{:-<21}|{:->7}|{:->11}|{:->15}|{:->10}|{:->10}|{:->10}|{:->10}|{:->10}|{:->11}|{:->11}|",
+        "", "", "", "", "", "", "", "", "", "", ""
     );
     for (ci, &conns) in args.conns.iter().enumerate() {
         let per_core: Vec<f64> = cells[ci]
@@ -585,19 +599,20 @@ fn load_table(args: &Args) {
         for (si, server) in servers.iter().enumerate() {
             let c = &cells[ci][si];
             let vs = |base: f64| {
-                if server.is_rpal() {
+                if server.is_rpal() && base > 0.0 {
                     format!("{:.2}x", per_core[si] / base)
                 } else {
                     "".to_owned()
                 }
             };
             println!(
-                "| {:<19} | {:>5} | {:>9.0} | {:>13.0} | {:>7.0}% | {:>7.0}% | {:>8.1} | {:>8.1} | {:>9} | {:>9} |",
+                "| {:<19} | {:>5} | {:>9.0} | {:>13.0} | {:>7.0}% | {:>7.0}% | {:>7.0}% | {:>8.1} | {:>8.1} | {:>9} | {:>9} |",
                 server.name(),
                 conns,
                 med(c, |c| c.rps),
                 per_core[si],
                 med(c, |c| c.server_cpu) * 100.0,
+                med(c, |c| c.server_user) * 100.0,
                 med(c, |c| c.load_cpu) * 100.0,
                 med(c, |c| c.p50_us),
                 med(c, |c| c.p99_us),
@@ -609,7 +624,7 @@ fn load_table(args: &Args) {
     println!();
     println!(
         "req/s per core = requests / server CPU seconds (user+sys of the process minus the load \
-         generator thread); x tokio = rpal's per-core figure / the better of tokio ct and mt(1); \
+         generator thread); srv user = the share of that in user space; x tokio = rpal's per-core figure / the better of tokio ct and mt(1); \
          x monoio likewise against monoio."
     );
 }

@@ -44,6 +44,8 @@ pub(crate) struct Cell {
     pub(crate) rps_per_core: f64,
     /// Server CPU time / wall time.
     pub(crate) server_cpu: f64,
+    /// Share of the server's CPU time spent in user space (the rest is the kernel's).
+    pub(crate) server_user: f64,
     /// Load generator CPU time / wall time.
     pub(crate) load_cpu: f64,
     /// Latency percentiles in µs.
@@ -72,8 +74,8 @@ pub(crate) fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// CPU time (user + sys) of the process (`RUSAGE_SELF`) or the calling thread (`RUSAGE_THREAD`).
-fn cpu_time(who: libc::c_int) -> Duration {
+/// CPU time (user, sys) of the process (`RUSAGE_SELF`) or the calling thread (`RUSAGE_THREAD`).
+fn cpu_time(who: libc::c_int) -> (Duration, Duration) {
     // SAFETY: getrusage writes one `rusage` into the zeroed struct owned by this frame.
     let ru = unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();
@@ -81,7 +83,7 @@ fn cpu_time(who: libc::c_int) -> Duration {
         ru
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    (tv(ru.ru_utime), tv(ru.ru_stime))
 }
 
 /// Runs one cell: `server` with `conns` connections for `warmup` + `secs`.
@@ -184,7 +186,8 @@ fn generate(addr: std::net::SocketAddr, conns: usize, warmup: Duration, secs: Du
     let measure_from = start + warmup;
     let end = measure_from + secs;
     let mut measuring = false;
-    let (mut t0, mut self0, mut thread0) = (start, Duration::ZERO, Duration::ZERO);
+    let zero = (Duration::ZERO, Duration::ZERO);
+    let (mut t0, mut self0, mut thread0) = (start, zero, zero);
     let mut done = 0u64;
     loop {
         // SAFETY: `events` has EVENTS writable entries.
@@ -230,8 +233,12 @@ fn generate(addr: std::net::SocketAddr, conns: usize, warmup: Duration, secs: Du
         }
     }
     let wall = t0.elapsed().as_secs_f64();
-    let load = (cpu_time(libc::RUSAGE_THREAD) - thread0).as_secs_f64();
-    let server = (cpu_time(libc::RUSAGE_SELF) - self0).as_secs_f64() - load;
+    let (self1, thread1) = (cpu_time(libc::RUSAGE_SELF), cpu_time(libc::RUSAGE_THREAD));
+    let secs = |a: Duration, b: Duration| (a - b).as_secs_f64();
+    let (load_user, load_sys) = (secs(thread1.0, thread0.0), secs(thread1.1, thread0.1));
+    let server_user = secs(self1.0, self0.0) - load_user;
+    let server = server_user + secs(self1.1, self0.1) - load_sys;
+    let load = load_user + load_sys;
     drop(cs);
     // SAFETY: `ep` was returned by epoll_create1 above and is closed once.
     unsafe { libc::close(ep) };
@@ -239,6 +246,7 @@ fn generate(addr: std::net::SocketAddr, conns: usize, warmup: Duration, secs: Du
         rps: done as f64 / wall,
         rps_per_core: done as f64 / server.max(1e-9),
         server_cpu: server / wall,
+        server_user: server_user / server.max(1e-9),
         load_cpu: load / wall,
         p50_us: hist.value_at_quantile(0.5) as f64 / 1e3,
         p99_us: hist.value_at_quantile(0.99) as f64 / 1e3,

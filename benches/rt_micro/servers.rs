@@ -55,6 +55,16 @@ impl Server {
         }
     }
 
+    /// The name in lower case with `-` between words (`rpal-tpc-1-uring`), for `server=`.
+    pub(crate) fn key(self) -> String {
+        self.name()
+            .to_ascii_lowercase()
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+
     /// Whether this is one of rpal's rows.
     pub(crate) fn is_rpal(self) -> bool {
         matches!(self, Server::RpalCt(_) | Server::RpalTpc(_))
