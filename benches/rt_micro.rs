@@ -15,9 +15,9 @@
 //!
 //! `cargo bench --bench rt_micro` runs everything. Words after `--` select and tune:
 //! `quick` (shorter runs), row names `spawn yield pingpong sleep echo chan load` (only those
-//! rows; none = all), `secs=N` (measuring seconds per load cell, default 2), `conns=64,256`
-//! (connection counts of the load table), `rounds=N` (load cells repeated in interleaved rounds,
-//! median taken; default 1), `server=KEY` (only load-table servers whose key contains KEY; keys
+//! rows; none = all), `secs=N` (measuring seconds per load cell, default 1.5; quick: 0.5),
+//! `conns=64,256` (connection counts of the load table), `rounds=N` (load cells repeated in
+//! interleaved rounds, median taken; default 3; quick: 1), `server=KEY` (only load-table servers whose key contains KEY; keys
 //! are the names in lower case with `-` between words: `rpal-ct-uring`, `rpal-tpc-1-epoll`,
 //! `tokio-ct`, `tokio-mt-1`, `monoio-uring`, `compio-uring`; e.g. `server=rpal-ct
 //! server=tokio`; for profiling one server).
@@ -305,9 +305,9 @@ impl Args {
         let mut a = Args {
             quick: false,
             rows: Vec::new(),
-            secs: 2.0,
+            secs: 1.5,
             conns: vec![64, 256],
-            rounds: 1,
+            rounds: 3,
             servers: Vec::new(),
         };
         for w in std::env::args().skip(1) {
@@ -332,8 +332,12 @@ impl Args {
                 );
             }
         }
-        if a.quick && !std::env::args().any(|w| w.starts_with("secs=")) {
+        let given = |key: &str| std::env::args().any(|w| w.starts_with(key));
+        if a.quick && !given("secs=") {
             a.secs = 0.5;
+        }
+        if a.quick && !given("rounds=") {
+            a.rounds = 1;
         }
         a
     }
