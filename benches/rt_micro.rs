@@ -561,23 +561,25 @@ fn load_table(args: &Args) {
         .iter()
         .map(|_| servers.iter().map(|_| Vec::new()).collect())
         .collect();
-    for _ in 0..args.rounds {
+    // Each round starts at the next server, so no server always runs right after a change of
+    // connection count or right after the same neighbour.
+    for round in 0..args.rounds {
         for (ci, &conns) in args.conns.iter().enumerate() {
-            for (si, &server) in servers.iter().enumerate() {
-                cells[ci][si].push(load::run_cell(server, conns, warmup, secs));
+            for k in 0..servers.len() {
+                let si = (k + round) % servers.len();
+                cells[ci][si].push(load::run_cell(servers[si], conns, warmup, secs));
             }
         }
     }
     let med = |v: &[load::Cell], f: fn(&load::Cell) -> f64| median(v.iter().map(f).collect());
     println!();
     println!(
-        "| {:<19} | {:>5} | {:>9} | {:>13} | {:>8} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9} | {:>9} |",
+        "| {:<19} | {:>5} | {:>9} | {:>14} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9} | {:>9} |",
         "server (1 core)",
         "conns",
         "req/s",
         "req/s per core",
         "srv CPU",
-        "srv user",
         "gen CPU",
         "p50 us",
         "p99 us",
@@ -585,8 +587,8 @@ fn load_table(args: &Args) {
         "x monoio"
     );
     println!(
-        "|{:-<21}|{:->7}|{:->11}|{:->15}|{:->10}|{:->10}|{:->10}|{:->10}|{:->10}|{:->11}|{:->11}|",
-        "", "", "", "", "", "", "", "", "", "", ""
+        "|{:-<21}|{:->7}|{:->11}|{:->16}|{:->10}|{:->10}|{:->10}|{:->10}|{:->11}|{:->11}|",
+        "", "", "", "", "", "", "", "", "", ""
     );
     for (ci, &conns) in args.conns.iter().enumerate() {
         let per_core: Vec<f64> = cells[ci]
@@ -610,13 +612,12 @@ fn load_table(args: &Args) {
                 }
             };
             println!(
-                "| {:<19} | {:>5} | {:>9.0} | {:>13.0} | {:>7.0}% | {:>7.0}% | {:>7.0}% | {:>8.1} | {:>8.1} | {:>9} | {:>9} |",
+                "| {:<19} | {:>5} | {:>9.0} | {:>14.0} | {:>7.0}% | {:>7.0}% | {:>8.1} | {:>8.1} | {:>9} | {:>9} |",
                 server.name(),
                 conns,
                 med(c, |c| c.rps),
                 per_core[si],
                 med(c, |c| c.server_cpu) * 100.0,
-                med(c, |c| c.server_user) * 100.0,
                 med(c, |c| c.load_cpu) * 100.0,
                 med(c, |c| c.p50_us),
                 med(c, |c| c.p99_us),
@@ -628,7 +629,7 @@ fn load_table(args: &Args) {
     println!();
     println!(
         "req/s per core = requests / server CPU seconds (user+sys of the process minus the load \
-         generator thread); srv user = the share of that in user space; x tokio = rpal's per-core figure / the better of tokio ct and mt(1); \
+         generator thread); x tokio = rpal's per-core figure / the better of tokio ct and mt(1); \
          x monoio likewise against monoio."
     );
 }

@@ -44,8 +44,6 @@ pub(crate) struct Cell {
     pub(crate) rps_per_core: f64,
     /// Server CPU time / wall time.
     pub(crate) server_cpu: f64,
-    /// Share of the server's CPU time spent in user space (the rest is the kernel's).
-    pub(crate) server_user: f64,
     /// Load generator CPU time / wall time.
     pub(crate) load_cpu: f64,
     /// Latency percentiles in µs.
@@ -246,7 +244,6 @@ fn generate(addr: std::net::SocketAddr, conns: usize, warmup: Duration, secs: Du
         rps: done as f64 / wall,
         rps_per_core: done as f64 / server.max(1e-9),
         server_cpu: server / wall,
-        server_user: server_user / server.max(1e-9),
         load_cpu: load / wall,
         p50_us: hist.value_at_quantile(0.5) as f64 / 1e3,
         p99_us: hist.value_at_quantile(0.99) as f64 / 1e3,
