@@ -574,11 +574,12 @@ fn load_table(args: &Args) {
     let med = |v: &[load::Cell], f: fn(&load::Cell) -> f64| median(v.iter().map(f).collect());
     println!();
     println!(
-        "| {:<19} | {:>5} | {:>9} | {:>14} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9} | {:>9} |",
+        "| {:<19} | {:>5} | {:>9} | {:>14} | {:>13} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9} | {:>9} |",
         "server (1 core)",
         "conns",
         "req/s",
         "req/s per core",
+        "per-core span",
         "srv CPU",
         "gen CPU",
         "p50 us",
@@ -587,8 +588,8 @@ fn load_table(args: &Args) {
         "x monoio"
     );
     println!(
-        "|{:-<21}|{:->7}|{:->11}|{:->16}|{:->10}|{:->10}|{:->10}|{:->10}|{:->11}|{:->11}|",
-        "", "", "", "", "", "", "", "", "", ""
+        "|{:-<21}|{:->7}|{:->11}|{:->16}|{:->15}|{:->10}|{:->10}|{:->10}|{:->10}|{:->11}|{:->11}|",
+        "", "", "", "", "", "", "", "", "", "", ""
     );
     for (ci, &conns) in args.conns.iter().enumerate() {
         let per_core: Vec<f64> = cells[ci]
@@ -611,12 +612,16 @@ fn load_table(args: &Args) {
                     "".to_owned()
                 }
             };
+            let (lo, hi) = c.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), c| {
+                (lo.min(c.rps_per_core), hi.max(c.rps_per_core))
+            });
             println!(
-                "| {:<19} | {:>5} | {:>9.0} | {:>14.0} | {:>7.0}% | {:>7.0}% | {:>8.1} | {:>8.1} | {:>9} | {:>9} |",
+                "| {:<19} | {:>5} | {:>9.0} | {:>14.0} | {:>13} | {:>7.0}% | {:>7.0}% | {:>8.1} | {:>8.1} | {:>9} | {:>9} |",
                 server.name(),
                 conns,
                 med(c, |c| c.rps),
                 per_core[si],
+                format!("{:.0}k-{:.0}k", lo / 1e3, hi / 1e3),
                 med(c, |c| c.server_cpu) * 100.0,
                 med(c, |c| c.load_cpu) * 100.0,
                 med(c, |c| c.p50_us),
@@ -629,7 +634,7 @@ fn load_table(args: &Args) {
     println!();
     println!(
         "req/s per core = requests / server CPU seconds (user+sys of the process minus the load \
-         generator thread); x tokio = rpal's per-core figure / the better of tokio ct and mt(1); \
+         generator thread), median over the rounds; per-core span = lowest-highest round; x tokio = rpal's per-core figure / the better of tokio ct and mt(1); \
          x monoio likewise against monoio."
     );
 }
