@@ -13,14 +13,16 @@
 //! current-thread and thread-per-core with one worker), tokio (current-thread, multi-thread with
 //! one worker), monoio and compio (io_uring).
 //!
-//! `cargo bench --bench rt_micro` runs everything. Words after `--` select and tune:
-//! `quick` (shorter runs), row names `spawn yield pingpong sleep echo chan load` (only those
-//! rows; none = all), `secs=N` (measuring seconds per load cell, default 1.5; quick: 0.5),
-//! `conns=64,256` (connection counts of the load table), `rounds=N` (load cells repeated in
-//! interleaved rounds, median taken; default 3; quick: 1), `server=KEY` (only load-table servers whose key contains KEY; keys
-//! are the names in lower case with `-` between words: `rpal-ct-uring`, `rpal-tpc-1-epoll`,
-//! `tokio-ct`, `tokio-mt-1`, `monoio-uring`, `compio-uring`; e.g. `server=rpal-ct
-//! server=tokio`; for profiling one server).
+//! `cargo bench --bench rt_micro` runs everything (about two minutes). Words after `--` select
+//! and tune:
+//! * `quick`: shorter runs;
+//! * row names `spawn yield pingpong sleep echo chan load`: only those rows (none = all);
+//! * `secs=N`: measuring seconds per load cell (default 1.5; quick: 0.5);
+//! * `conns=64,256`: connection counts of the load table;
+//! * `rounds=N`: load cells repeated in interleaved rounds, median taken (default 3; quick: 1);
+//! * `server=KEY`: only the load-table servers whose key contains KEY (keys: `rpal-ct-uring`,
+//!   `rpal-ct-epoll`, `rpal-tpc-1-uring`, `rpal-tpc-1-epoll`, `tokio-ct`, `tokio-mt-1`,
+//!   `monoio-uring`, `compio-uring`), e.g. to profile one server.
 
 #[path = "rt_micro/chan.rs"]
 mod chan;
