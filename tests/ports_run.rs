@@ -1,6 +1,6 @@
 //! Runs each Tokio port in `examples/ports/` (and, for comparison, its Tokio original) and
 //! checks what it does: the pipeline's sum, the JoinSet's results and error counts, the echo
-//! server's echo and idle timeout, the shutdown server's graceful exit on SIGTERM and SIGINT.
+//! server's echo and idle timeout, the shutdown server's graceful exit on SIGTERM and SIGINT (Ctrl-C).
 //!
 //! Timeouts here only bound a hang (generous, for a loaded machine); nothing asserts a duration.
 
@@ -229,9 +229,8 @@ fn shutdown_on_ctrl_c() {
     for bin in both("shutdown") {
         let mut server = Proc::start(&bin, &["127.0.0.1:0"]);
         let addr = server.expect_line("listening on ");
-        // The client stays open until after the signal: its echo proves the accept loop has
-        // come back to its select! (which polls ctrl_c, installing the handler) and, while it is
-        // open, no finished connection makes the loop create a new ctrl_c future.
+        // The example listens for SIGINT before it prints its address, so the signal can come
+        // at once; a client stays open across it to check the "open connections" count.
         let mut client = connect(&addr);
         echo_once(&mut client, b"ping");
 

@@ -11,7 +11,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::select;
-use tokio::signal::ctrl_c;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
@@ -24,8 +23,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let addr = env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".to_string());
-    // Listen for SIGTERM before announcing the address, so no early signal is missed.
+    // Listen for SIGTERM and SIGINT (Ctrl-C) before announcing the address: from here on
+    // neither kills the process, and one that arrives early is not missed.
     let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     let listener = TcpListener::bind(&addr).await?;
     println!("listening on {}", listener.local_addr()?);
 
@@ -38,7 +39,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             }
             // Reap connections that ended, so the set does not grow.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = ctrl_c() => {
+            _ = interrupt.recv() => {
                 println!("Ctrl-C received");
                 break;
             }
