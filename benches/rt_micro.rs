@@ -17,9 +17,9 @@
 //! and tune:
 //! * `quick`: shorter runs;
 //! * row names `spawn yield pingpong sleep echo chan load`: only those rows (none = all);
-//! * `secs=N`: measuring seconds per load cell (default 1.5; quick: 0.5);
+//! * `secs=N`: measuring seconds per load cell (default 1; quick: 0.5);
 //! * `conns=64,256`: connection counts of the load table;
-//! * `rounds=N`: load cells repeated in interleaved rounds, median taken (default 3; quick: 1);
+//! * `rounds=N`: load cells repeated in interleaved rounds, median taken (default 5; quick: 1);
 //! * `server=KEY`: only the load-table servers whose key contains KEY (keys: `rpal-ct-uring`,
 //!   `rpal-ct-epoll`, `rpal-tpc-1-uring`, `rpal-tpc-1-epoll`, `tokio-ct`, `tokio-mt-1`,
 //!   `monoio-uring`, `compio-uring`), e.g. to profile one server.
@@ -307,9 +307,9 @@ impl Args {
         let mut a = Args {
             quick: false,
             rows: Vec::new(),
-            secs: 1.5,
+            secs: 1.0,
             conns: vec![64, 256],
-            rounds: 3,
+            rounds: 5,
             servers: Vec::new(),
         };
         for w in std::env::args().skip(1) {
