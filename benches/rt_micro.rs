@@ -1,12 +1,35 @@
-//! Runtime micro-benchmarks, rpal-rt beside tokio in one run.
+//! Runtime micro-benchmarks, rpal-rt beside tokio (and, for the echo load, monoio and compio)
+//! in one run.
 //!
 //! Rows: chained spawn (ns per spawn+run), yield (ns per yield), task ping-pong over each
-//! runtime's own bounded mpsc channel of capacity 1 (ns per round trip), TCP echo over loopback
-//! (64 B round trip, p50/p99 µs from hdrhistogram).
+//! runtime's own bounded mpsc channel of capacity 1 (ns per round trip), timer lateness, TCP echo
+//! over loopback (one connection, 64 B round trip, p50/p99 µs), channel throughput (one producer,
+//! one consumer, bounded(1024) and unbounded, million messages/s).
 //! Columns: rpal current-thread, rpal thread-per-core (2 workers), tokio current-thread, tokio
 //! multi-thread (2 workers). Each figure is the median of `RUNS` runs.
 //!
-//! `cargo bench --bench rt_micro` (add `-- quick` for a shorter run).
+//! Then the echo load table (`rt_micro/load.rs`): 64 and 256 connections from a load generator
+//! thread on one CPU against one-core echo servers on the other: rpal (both drivers,
+//! current-thread and thread-per-core with one worker), tokio (current-thread, multi-thread with
+//! one worker), monoio and compio (io_uring).
+//!
+//! `cargo bench --bench rt_micro` runs everything (about two minutes). Words after `--` select
+//! and tune:
+//! * `quick`: shorter runs;
+//! * row names `spawn yield pingpong sleep echo chan load`: only those rows (none = all);
+//! * `secs=N`: measuring seconds per load cell (default 1; quick: 0.5);
+//! * `conns=64,256`: connection counts of the load table;
+//! * `rounds=N`: load cells repeated in interleaved rounds, median taken (default 5; quick: 1);
+//! * `server=KEY`: only the load-table servers whose key contains KEY (keys: `rpal-ct-uring`,
+//!   `rpal-ct-epoll`, `rpal-tpc-1-uring`, `rpal-tpc-1-epoll`, `tokio-ct`, `tokio-mt-1`,
+//!   `monoio-uring`, `compio-uring`), e.g. to profile one server.
+
+#[path = "rt_micro/chan.rs"]
+mod chan;
+#[path = "rt_micro/load.rs"]
+mod load;
+#[path = "rt_micro/servers.rs"]
+mod servers;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -263,16 +286,116 @@ fn tcp_echo_tokio(rt: &Tokio, n: usize) -> (f64, f64) {
     })
 }
 
+/// Command-line options (plain words after `--`, as `cargo bench` passes them).
+struct Args {
+    quick: bool,
+    rows: Vec<String>,
+    secs: f64,
+    conns: Vec<usize>,
+    rounds: usize,
+    /// Only the load-table servers whose key (`Server::key`) contains one of these.
+    servers: Vec<String>,
+}
+
+/// Row names a word may select.
+const ROWS: [&str; 7] = [
+    "spawn", "yield", "pingpong", "sleep", "echo", "chan", "load",
+];
+
+impl Args {
+    fn parse() -> Args {
+        let mut a = Args {
+            quick: false,
+            rows: Vec::new(),
+            secs: 1.0,
+            conns: vec![64, 256],
+            rounds: 5,
+            servers: Vec::new(),
+        };
+        for w in std::env::args().skip(1) {
+            if w == "quick" {
+                a.quick = true;
+            } else if ROWS.contains(&w.as_str()) {
+                a.rows.push(w);
+            } else if let Some(v) = w.strip_prefix("secs=") {
+                a.secs = v.parse().expect("secs=<seconds>");
+            } else if let Some(v) = w.strip_prefix("rounds=") {
+                a.rounds = v.parse::<usize>().expect("rounds=<n>").max(1);
+            } else if let Some(v) = w.strip_prefix("server=") {
+                a.servers.push(v.to_owned());
+            } else if let Some(v) = w.strip_prefix("conns=") {
+                a.conns = v
+                    .split(',')
+                    .map(|c| c.parse().expect("conns=<n>,<n>,..."))
+                    .collect();
+            } else if !w.starts_with("--") {
+                panic!(
+                    "unknown argument {w:?}; rows: {ROWS:?}, options: quick secs= conns= rounds="
+                );
+            }
+        }
+        let given = |key: &str| std::env::args().any(|w| w.starts_with(key));
+        if a.quick && !given("secs=") {
+            a.secs = 0.5;
+        }
+        if a.quick && !given("rounds=") {
+            a.rounds = 1;
+        }
+        a
+    }
+
+    fn wants(&self, row: &str) -> bool {
+        self.rows.is_empty() || self.rows.iter().any(|r| r == row)
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 fn main() {
-    let quick = std::env::args().any(|a| a == "quick");
+    let args = Args::parse();
+    let quick = args.quick;
     let scale = if quick { 10 } else { 1 };
-    let (spawns, yields_n, pings, echoes) = (
+    let (spawns, yields_n, pings, echoes, msgs) = (
         200_000 / scale,
         1_000_000 / scale,
         100_000 / scale,
         20_000 / scale,
+        1_000_000 / scale,
     );
 
+    println!(
+        "rt_micro: rpal driver {:?} (rows table; the load table runs both); {} CPUs; load average {}; median of {RUNS} runs{}",
+        rpal_rt::runtime::DriverKind::detect().expect("driver"),
+        load::cpus(),
+        loadavg(),
+        if quick { " (quick)" } else { "" }
+    );
+
+    let micro = ROWS[..6].iter().any(|r| args.wants(r));
+    if micro {
+        micro_rows(&args, spawns, yields_n, pings, echoes, msgs);
+    }
+    if args.wants("load") {
+        load_table(&args);
+    }
+}
+
+/// A row of the micro table: name, the four columns, whether a higher figure is better.
+type Row = (String, [f64; 4], bool);
+
+fn micro_rows(
+    args: &Args,
+    spawns: usize,
+    yields_n: usize,
+    pings: usize,
+    echoes: usize,
+    msgs: usize,
+) {
+    let quick = args.quick;
     let rpal_ct = Rpal(rpal_rt::Runtime::new_current_thread().unwrap());
     let rpal_tpc = Rpal(
         rpal_rt::runtime::Builder::new_thread_per_core()
@@ -293,61 +416,87 @@ fn main() {
             .build()
             .unwrap(),
     );
-    println!(
-        "rt_micro: rpal driver {:?}; {} CPUs; median of {RUNS} runs{}",
-        rpal_ct.0.driver_kind(),
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-        if quick { " (quick)" } else { "" }
-    );
 
-    let mut rows: Vec<(String, [f64; 4], &str)> = Vec::new();
-    rows.push((
-        "chained spawn (ns/spawn)".into(),
-        [
-            chained_spawn(&rpal_ct, Kind::Rpal, spawns),
-            chained_spawn(&rpal_tpc, Kind::Rpal, spawns),
-            chained_spawn(&tokio_ct, Kind::Tokio, spawns),
-            chained_spawn(&tokio_mt, Kind::Tokio, spawns),
-        ],
-        "ns",
-    ));
-    rows.push((
-        "yield (ns/yield)".into(),
-        [
-            yields(&rpal_ct, Kind::Rpal, yields_n),
-            yields(&rpal_tpc, Kind::Rpal, yields_n),
-            yields(&tokio_ct, Kind::Tokio, yields_n),
-            yields(&tokio_mt, Kind::Tokio, yields_n),
-        ],
-        "ns",
-    ));
-    rows.push((
-        "ping-pong mpsc(1) (ns/rt)".into(),
-        [
-            ping_pong(&rpal_ct, Kind::Rpal, pings),
-            ping_pong(&rpal_tpc, Kind::Rpal, pings),
-            ping_pong(&tokio_ct, Kind::Tokio, pings),
-            ping_pong(&tokio_mt, Kind::Tokio, pings),
-        ],
-        "ns",
-    ));
-    let sleeps = if quick { 200 } else { 1000 };
-    let t = [
-        timer_lateness(&rpal_ct, Kind::Rpal, sleeps),
-        timer_lateness(&rpal_tpc, Kind::Rpal, sleeps),
-        timer_lateness(&tokio_ct, Kind::Tokio, sleeps),
-        timer_lateness(&tokio_mt, Kind::Tokio, sleeps),
-    ];
-    rows.push(("sleep(500us) late p50 (us)".into(), t.map(|x| x.0), "us"));
-    rows.push(("sleep(500us) late p99 (us)".into(), t.map(|x| x.1), "us"));
-    let e = [
-        tcp_echo_rpal(&rpal_ct, echoes),
-        tcp_echo_rpal(&rpal_tpc, echoes),
-        tcp_echo_tokio(&tokio_ct, echoes),
-        tcp_echo_tokio(&tokio_mt, echoes),
-    ];
-    rows.push(("TCP echo 64 B p50 (us)".into(), e.map(|x| x.0), "us"));
-    rows.push(("TCP echo 64 B p99 (us)".into(), e.map(|x| x.1), "us"));
+    let mut rows: Vec<Row> = Vec::new();
+    if args.wants("spawn") {
+        rows.push((
+            "chained spawn (ns/spawn)".into(),
+            [
+                chained_spawn(&rpal_ct, Kind::Rpal, spawns),
+                chained_spawn(&rpal_tpc, Kind::Rpal, spawns),
+                chained_spawn(&tokio_ct, Kind::Tokio, spawns),
+                chained_spawn(&tokio_mt, Kind::Tokio, spawns),
+            ],
+            false,
+        ));
+    }
+    if args.wants("yield") {
+        rows.push((
+            "yield (ns/yield)".into(),
+            [
+                yields(&rpal_ct, Kind::Rpal, yields_n),
+                yields(&rpal_tpc, Kind::Rpal, yields_n),
+                yields(&tokio_ct, Kind::Tokio, yields_n),
+                yields(&tokio_mt, Kind::Tokio, yields_n),
+            ],
+            false,
+        ));
+    }
+    if args.wants("pingpong") {
+        rows.push((
+            "ping-pong mpsc(1) (ns/rt)".into(),
+            [
+                ping_pong(&rpal_ct, Kind::Rpal, pings),
+                ping_pong(&rpal_tpc, Kind::Rpal, pings),
+                ping_pong(&tokio_ct, Kind::Tokio, pings),
+                ping_pong(&tokio_mt, Kind::Tokio, pings),
+            ],
+            false,
+        ));
+    }
+    if args.wants("sleep") {
+        let sleeps = if quick { 200 } else { 1000 };
+        let t = [
+            timer_lateness(&rpal_ct, Kind::Rpal, sleeps),
+            timer_lateness(&rpal_tpc, Kind::Rpal, sleeps),
+            timer_lateness(&tokio_ct, Kind::Tokio, sleeps),
+            timer_lateness(&tokio_mt, Kind::Tokio, sleeps),
+        ];
+        rows.push(("sleep(500us) late p50 (us)".into(), t.map(|x| x.0), false));
+        rows.push(("sleep(500us) late p99 (us)".into(), t.map(|x| x.1), false));
+    }
+    if args.wants("echo") {
+        let e = [
+            tcp_echo_rpal(&rpal_ct, echoes),
+            tcp_echo_rpal(&rpal_tpc, echoes),
+            tcp_echo_tokio(&tokio_ct, echoes),
+            tcp_echo_tokio(&tokio_mt, echoes),
+        ];
+        rows.push(("TCP echo 64 B p50 (us)".into(), e.map(|x| x.0), false));
+        rows.push(("TCP echo 64 B p99 (us)".into(), e.map(|x| x.1), false));
+    }
+    if args.wants("chan") {
+        rows.push((
+            format!("mpsc({}) 1:1 (M msg/s)", chan::CHAN_CAPACITY),
+            [
+                chan::bounded(&rpal_ct, Kind::Rpal, msgs),
+                chan::bounded(&rpal_tpc, Kind::Rpal, msgs),
+                chan::bounded(&tokio_ct, Kind::Tokio, msgs),
+                chan::bounded(&tokio_mt, Kind::Tokio, msgs),
+            ],
+            true,
+        ));
+        rows.push((
+            "unbounded 1:1 (M msg/s)".into(),
+            [
+                chan::unbounded(&rpal_ct, Kind::Rpal, msgs),
+                chan::unbounded(&rpal_tpc, Kind::Rpal, msgs),
+                chan::unbounded(&tokio_ct, Kind::Tokio, msgs),
+                chan::unbounded(&tokio_mt, Kind::Tokio, msgs),
+            ],
+            true,
+        ));
+    }
 
     println!();
     println!(
@@ -358,18 +507,136 @@ fn main() {
         "|{:-<28}|{:->14}|{:->14}|{:->14}|{:->14}|{:->11}|{:->11}|",
         "", "", "", "", "", "", ""
     );
-    for (name, v, _) in &rows {
+    for (name, v, higher_better) in &rows {
+        let (ct, mt) = if *higher_better {
+            (v[0] / v[2], v[1] / v[3])
+        } else {
+            (v[2] / v[0], v[3] / v[1])
+        };
         println!(
             "| {:<26} | {:>12.1} | {:>12.1} | {:>12.1} | {:>12.1} | {:>8.2}x | {:>8.2}x |",
-            name,
-            v[0],
-            v[1],
-            v[2],
-            v[3],
-            v[2] / v[0],
-            v[3] / v[1]
+            name, v[0], v[1], v[2], v[3], ct, mt
         );
     }
     println!();
-    println!("ratio = tokio / rpal for the same flavour (above 1.00x: rpal is faster).");
+    println!(
+        "ratio = how many times faster rpal is than tokio in the same flavour (above 1.00x: rpal \
+         is faster): tokio / rpal for times, rpal / tokio for rates (M msg/s)."
+    );
+}
+
+/// The echo load table: every server, every connection count, `rounds` interleaved rounds.
+fn load_table(args: &Args) {
+    let warmup = Duration::from_secs_f64((args.secs / 4.0).min(0.5));
+    let secs = Duration::from_secs_f64(args.secs);
+    let pinned = load::cpus() > load::LOAD_CPU;
+    println!();
+    println!(
+        "TCP echo load: {} B requests, closed loop (one outstanding request per connection); \
+         every server gets 1 core: {}; load generator: one epoll thread{}; {:.1} s per cell after \
+         {:.2} s warm-up, {} round(s) (median); load average {}",
+        load::REQUEST,
+        if pinned {
+            format!("its runtime's threads pinned to CPU {}", load::SERVER_CPU)
+        } else {
+            "unpinned (fewer than 2 CPUs)".to_owned()
+        },
+        if pinned {
+            format!(" pinned to CPU {}", load::LOAD_CPU)
+        } else {
+            String::new()
+        },
+        args.secs,
+        warmup.as_secs_f64(),
+        args.rounds,
+        loadavg(),
+    );
+    // cells[conns index][server index] = one Cell per round.
+    let servers: Vec<servers::Server> = servers::Server::ALL
+        .into_iter()
+        .filter(|s| {
+            args.servers.is_empty() || args.servers.iter().any(|w| s.key().contains(w.as_str()))
+        })
+        .collect();
+    let mut cells: Vec<Vec<Vec<load::Cell>>> = args
+        .conns
+        .iter()
+        .map(|_| servers.iter().map(|_| Vec::new()).collect())
+        .collect();
+    // Each round starts at the next server, so no server always runs right after a change of
+    // connection count or right after the same neighbour.
+    for round in 0..args.rounds {
+        for (ci, &conns) in args.conns.iter().enumerate() {
+            for k in 0..servers.len() {
+                let si = (k + round) % servers.len();
+                cells[ci][si].push(load::run_cell(servers[si], conns, warmup, secs));
+            }
+        }
+    }
+    let med = |v: &[load::Cell], f: fn(&load::Cell) -> f64| median(v.iter().map(f).collect());
+    println!();
+    println!(
+        "| {:<19} | {:>5} | {:>9} | {:>14} | {:>13} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9} | {:>9} |",
+        "server (1 core)",
+        "conns",
+        "req/s",
+        "req/s per core",
+        "per-core span",
+        "srv CPU",
+        "gen CPU",
+        "p50 us",
+        "p99 us",
+        "x tokio",
+        "x monoio"
+    );
+    println!(
+        "|{:-<21}|{:->7}|{:->11}|{:->16}|{:->15}|{:->10}|{:->10}|{:->10}|{:->10}|{:->11}|{:->11}|",
+        "", "", "", "", "", "", "", "", "", "", ""
+    );
+    for (ci, &conns) in args.conns.iter().enumerate() {
+        let per_core: Vec<f64> = cells[ci]
+            .iter()
+            .map(|c| med(c, |c| c.rps_per_core))
+            .collect();
+        let idx = |s: servers::Server| servers.iter().position(|x| x.name() == s.name());
+        let best_tokio = [servers::Server::TokioCt, servers::Server::TokioMt]
+            .iter()
+            .filter_map(|&s| idx(s))
+            .map(|i| per_core[i])
+            .fold(0.0, f64::max);
+        let monoio = idx(servers::Server::Monoio).map_or(f64::NAN, |i| per_core[i]);
+        for (si, server) in servers.iter().enumerate() {
+            let c = &cells[ci][si];
+            let vs = |base: f64| {
+                if server.is_rpal() && base > 0.0 {
+                    format!("{:.2}x", per_core[si] / base)
+                } else {
+                    "".to_owned()
+                }
+            };
+            let (lo, hi) = c.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), c| {
+                (lo.min(c.rps_per_core), hi.max(c.rps_per_core))
+            });
+            println!(
+                "| {:<19} | {:>5} | {:>9.0} | {:>14.0} | {:>13} | {:>7.0}% | {:>7.0}% | {:>8.1} | {:>8.1} | {:>9} | {:>9} |",
+                server.name(),
+                conns,
+                med(c, |c| c.rps),
+                per_core[si],
+                format!("{:.0}k-{:.0}k", lo / 1e3, hi / 1e3),
+                med(c, |c| c.server_cpu) * 100.0,
+                med(c, |c| c.load_cpu) * 100.0,
+                med(c, |c| c.p50_us),
+                med(c, |c| c.p99_us),
+                vs(best_tokio),
+                vs(monoio),
+            );
+        }
+    }
+    println!();
+    println!(
+        "req/s per core = requests / server CPU seconds (user+sys of the process minus the load \
+         generator thread), median over the rounds; per-core span = lowest-highest round; x tokio = rpal's per-core figure / the better of tokio ct and mt(1); \
+         x monoio likewise against monoio."
+    );
 }
