@@ -221,7 +221,7 @@ fn timer_lateness<R: Rt>(rt: &R, kind: Kind, n: usize) -> (f64, f64) {
 /// p50/p99 µs of a 64-byte TCP echo round trip over loopback.
 fn tcp_echo_rpal(rt: &Rpal, n: usize) -> (f64, f64) {
     rt.run(move || async move {
-        let listener = rpal_net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = rpal_net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         rpal_rt::spawn(async move {
             let (mut s, _) = listener.accept().await.unwrap();

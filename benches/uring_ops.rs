@@ -165,7 +165,7 @@ where
         pin(cpu);
         let rt = mode.runtime();
         rt.block_on(async move {
-            let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
             tx.send(l.local_addr().expect("addr")).expect("send addr");
             server(l).await;
         });

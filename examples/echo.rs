@@ -56,7 +56,7 @@ async fn serve_unix(listener: UnixListener) -> io::Result<()> {
 async fn demo() -> io::Result<()> {
     const CLIENTS: usize = 8;
     const ROUND_TRIPS: usize = 2_000;
-    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     println!("echo: serving on {addr} ({CLIENTS} clients x {ROUND_TRIPS} round trips)");
     let server = rpal_rt::spawn(serve_tcp(listener));
@@ -123,9 +123,11 @@ fn main() -> io::Result<()> {
         }
         addr => {
             let addr = addr.unwrap_or("127.0.0.1:7878");
-            let listener = TcpListener::bind(addr)?;
-            println!("echo: serving on {}", listener.local_addr()?);
-            rt.block_on(serve_tcp(listener))
+            rt.block_on(async {
+                let listener = TcpListener::bind(addr).await?;
+                println!("echo: serving on {}", listener.local_addr()?);
+                serve_tcp(listener).await
+            })
         }
     }
 }

@@ -22,7 +22,7 @@ async fn main() -> std::io::Result<()> {
         .unwrap()?;
 
     // Sockets.
-    let listener = rpal_net::TcpListener::bind("127.0.0.1:0")?;
+    let listener = rpal_net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     rpal_rt::spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();

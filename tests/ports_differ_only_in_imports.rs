@@ -4,8 +4,8 @@
 //! with the paths mapped as [`map_use`] says (Tokio's I/O traits become the `futures` ones, which
 //! rpal's streams implement).
 //!
-//! The one exception is [`KNOWN_GAPS`]: lines where rpal's API still differs from Tokio's. Each
-//! gap must actually occur in some port, so the list shrinks when rpal closes a gap.
+//! [`KNOWN_GAPS`] would list lines where rpal's API still differs from Tokio's (each must occur
+//! in some port, so the list shrinks as gaps close); it is empty.
 
 use std::path::Path;
 
@@ -13,12 +13,9 @@ use std::path::Path;
 const PORTS: [&str; 4] = ["echo_timeout", "pipeline", "join_set", "shutdown"];
 
 /// Lines (trimmed) where a port differs from its original beyond imports: (Tokio line, rpal
-/// line, why).
-const KNOWN_GAPS: [(&str, &str, &str); 1] = [(
-    "let listener = TcpListener::bind(&addr).await?;",
-    "let listener = TcpListener::bind(&addr)?;",
-    "rpal_net::TcpListener::bind is a plain fn (binds synchronously); Tokio's is async",
-)];
+/// line, why). Empty: `rpal_net::TcpListener::bind` became async like Tokio's, which closed the
+/// last gap.
+const KNOWN_GAPS: [(&str, &str, &str); 0] = [];
 
 /// Tokio's import path of a `use` line mapped to rpal's.
 fn map_use(line: &str) -> String {

@@ -23,7 +23,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     };
     let idle = Duration::from_millis(idle_ms);
 
-    let listener = TcpListener::bind(&addr)?;
+    let listener = TcpListener::bind(&addr).await?;
     println!("listening on {}", listener.local_addr()?);
 
     loop {

@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // neither kills the process, and one that arrives early is not missed.
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
-    let listener = TcpListener::bind(&addr)?;
+    let listener = TcpListener::bind(&addr).await?;
     println!("listening on {}", listener.local_addr()?);
 
     let mut connections = JoinSet::new();

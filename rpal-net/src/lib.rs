@@ -23,7 +23,7 @@
 //!
 //! let rt = rpal_rt::Runtime::new_current_thread().unwrap();
 //! rt.block_on(async {
-//!     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+//!     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
 //!     let addr = listener.local_addr().unwrap();
 //!     let server = rpal_rt::spawn(async move {
 //!         let (mut s, _) = listener.accept().await.unwrap();

@@ -346,7 +346,7 @@ fn hold_idle_connections(make_runtime: fn() -> rpal_rt::Runtime, name: &'static 
         assert!(held + 2 >= 2 * n, "{name}: only {held} new descriptors");
 
         // One active connection while all of those wait.
-        let active = TcpListener::bind("127.0.0.1:0").unwrap();
+        let active = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (trips, took) = active_round_trips(active).await;
         eprintln!(
             "{name}: {trips} round trips on the active connection in {took:?} ({:?} each) \

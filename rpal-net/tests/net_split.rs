@@ -13,7 +13,7 @@ use support::{each_flavor, pattern, within, Fnv};
 const LEN: usize = 4 << 20;
 
 async fn tcp_pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
     let (s, _) = l.accept().await.unwrap();
     (c, s)

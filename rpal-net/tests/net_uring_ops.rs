@@ -54,7 +54,7 @@ where
 }
 
 async fn tcp_echo_round_trips(n: usize) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = rpal_rt::spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
@@ -170,7 +170,7 @@ fn a_read_abandoned_mid_flight_loses_no_bytes() {
 fn dropping_a_stream_with_a_read_in_flight_closes_it() {
     for (_, rt) in ring_runtimes() {
         in_task(&rt, async {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let mut c = TcpStream::connect(addr).await.unwrap();
             let (mut s, _) = listener.accept().await.unwrap();
@@ -277,7 +277,7 @@ fn runtime_shutdown_with_socket_ops_in_flight_is_clean() {
                     let _ = b.read(&mut buf).await; // a RECV that never completes
                 });
             }
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             rpal_rt::spawn(async move {
                 let _ = listener.accept().await; // an ACCEPT that never completes
             });

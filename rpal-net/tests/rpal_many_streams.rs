@@ -89,7 +89,7 @@ fn run(rt: Runtime, tag: &str) {
         }
 
         // Plain sockets on the same runtime.
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let tcp_addr = tcp.local_addr().unwrap();
         rpal_rt::spawn(async move {
             while let Ok((s, _)) = tcp.accept().await {

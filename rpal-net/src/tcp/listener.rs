@@ -14,7 +14,7 @@ use crate::evented::Evented;
 /// # Examples
 /// ```no_run
 /// # async fn demo() -> std::io::Result<()> {
-/// let listener = rpal_net::TcpListener::bind("127.0.0.1:7878")?;
+/// let listener = rpal_net::TcpListener::bind("127.0.0.1:7878").await?;
 /// loop {
 ///     let (stream, peer) = listener.accept().await?;
 ///     rpal_rt::spawn(async move {
@@ -30,11 +30,13 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds to `addr` (tries each resolved address in turn) and listens.
+    /// Binds to `addr` (tries each resolved address in turn) and listens. Async like Tokio's, so
+    /// a port from Tokio keeps its `.await`; it completes at once (name resolution, if `addr`
+    /// needs any, runs on the calling thread, as with `std::net::TcpListener::bind`).
     ///
     /// # Errors
     /// The address cannot be resolved or bound.
-    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+    pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         TcpListener::from_std(std::net::TcpListener::bind(addr)?)
     }
 

@@ -18,7 +18,7 @@ use rpal_net::{TcpListener, TcpStream};
 
 let rt = rpal_rt::Runtime::new_current_thread().unwrap();
 rt.block_on(async {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
     let (mut server, _) = listener.accept().await.unwrap();
     let (mut rd, mut wr) = client.into_split();

@@ -22,7 +22,7 @@ use crate::evented::Evented;
 ///
 /// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
 /// rt.block_on(async {
-///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
 ///     let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
 ///     client.set_nodelay(true).unwrap();
 ///     let (mut server, peer) = listener.accept().await.unwrap();
