@@ -18,6 +18,23 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 
 /// Where a Unix socket lives.
+///
+/// # Examples
+/// ```
+/// use rpal_net::unix::UnixAddr;
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     // A Linux abstract name: no file to clean up.
+///     let name = format!("rpal-doc-addr-{}", std::process::id());
+///     let l = rpal_net::UnixListener::bind(UnixAddr::Abstract(name.as_bytes())).unwrap();
+///     let c = rpal_net::UnixStream::connect(UnixAddr::Abstract(name.as_bytes())).await.unwrap();
+///     let (_s, _) = l.accept().await.unwrap();
+///     drop(c);
+///     // A path converts too: `UnixListener::bind("/tmp/x.sock")`.
+///     let _p: UnixAddr<'_> = "/tmp/x.sock".into();
+/// });
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub enum UnixAddr<'a> {
     /// A filesystem path.

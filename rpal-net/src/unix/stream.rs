@@ -12,6 +12,17 @@ use crate::evented::Evented;
 
 /// Credentials of the process at the other end of a Unix socket (`SO_PEERCRED`, taken when
 /// the connection was made).
+///
+/// # Examples
+/// ```
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let (a, _b) = rpal_net::UnixStream::pair().unwrap();
+///     let cred = a.peer_cred().unwrap();
+///     assert_eq!(cred.pid, std::process::id() as i32);
+///     assert_eq!(cred.uid, rustix::process::getuid().as_raw());
+/// });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerCred {
     /// Process id.

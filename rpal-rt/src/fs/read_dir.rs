@@ -57,6 +57,23 @@ enum State {
 }
 
 /// The entries of a directory, from [`read_dir`]; read in batches on the blocking pool.
+///
+/// # Examples
+/// ```
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let dir = std::env::temp_dir().join(format!("rpal-doc-readdir-{}", std::process::id()));
+///     rpal_rt::fs::create_dir_all(&dir).await.unwrap();
+///     rpal_rt::fs::write(dir.join("a.txt"), b"a").await.unwrap();
+///     let mut entries = rpal_rt::fs::read_dir(&dir).await.unwrap();
+///     let mut names = Vec::new();
+///     while let Some(e) = entries.next_entry().await.unwrap() {
+///         names.push(e.file_name());
+///     }
+///     assert_eq!(names, ["a.txt"]);
+///     rpal_rt::fs::remove_dir_all(&dir).await.unwrap();
+/// });
+/// ```
 #[derive(Debug)]
 pub struct ReadDir {
     state: State,
@@ -123,6 +140,22 @@ impl ReadDir {
 }
 
 /// One entry of a directory listing.
+///
+/// # Examples
+/// ```
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let dir = std::env::temp_dir().join(format!("rpal-doc-direntry-{}", std::process::id()));
+///     rpal_rt::fs::create_dir_all(&dir).await.unwrap();
+///     rpal_rt::fs::write(dir.join("f"), b"12345").await.unwrap();
+///     let mut entries = rpal_rt::fs::read_dir(&dir).await.unwrap();
+///     let e = entries.next_entry().await.unwrap().unwrap();
+///     assert_eq!(e.path(), dir.join("f"));
+///     assert!(e.file_type().await.unwrap().is_file());
+///     assert_eq!(e.metadata().await.unwrap().len(), 5);
+///     rpal_rt::fs::remove_dir_all(&dir).await.unwrap();
+/// });
+/// ```
 #[derive(Clone, Debug)]
 pub struct DirEntry {
     inner: Arc<std::fs::DirEntry>,

@@ -23,6 +23,15 @@ use std::ops::BitOr;
 use crate::reactor;
 
 /// Which readiness a [`Registration`] watches.
+///
+/// # Examples
+/// ```
+/// use rpal_rt::io::Interest;
+///
+/// assert!(Interest::BOTH.is_readable() && Interest::BOTH.is_writable());
+/// assert!(Interest::READABLE.is_readable() && !Interest::READABLE.is_writable());
+/// assert_eq!(format!("{:?}", Interest::WRITABLE), "WRITABLE");
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Interest(u8);
 
@@ -146,6 +155,24 @@ impl fmt::Debug for Ready {
 
 /// One observation of a [`Registration`]'s readiness: give it back to
 /// [`Registration::clear_readiness`] when the syscall it allowed returned `WouldBlock`.
+///
+/// # Examples
+/// ```
+/// use std::io::Write;
+/// use std::os::fd::AsRawFd;
+/// use rpal_rt::io::{Interest, Registration};
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+///     a.set_nonblocking(true).unwrap();
+///     let reg = Registration::new(a.as_raw_fd(), Interest::READABLE).unwrap();
+///     b.write_all(b"x").unwrap();
+///     let ev = reg.readable().await.unwrap();
+///     assert!(ev.ready().is_readable());
+///     // Had the read returned WouldBlock, the event would go back: reg.clear_readiness(ev).
+/// });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadyEvent {
     inner: reactor::ReadyEvent,

@@ -54,6 +54,18 @@ pub const SOCKET_OPS_ENV: &str = "RPAL_URING_SOCKET_OPS";
 
 /// How sockets (rpal-net) do I/O on an io_uring worker. The default is [`SocketIo::Readiness`]
 /// (see `benches/uring_ops.rs`).
+///
+/// # Examples
+/// ```
+/// use rpal_rt::io::uring::{socket_io, SocketIo};
+/// use rpal_rt::runtime::Builder;
+///
+/// let rt = Builder::new_current_thread().uring_socket_io(SocketIo::Ring).build().unwrap();
+/// rt.block_on(async {
+///     // Ring on an io_uring worker; always Readiness on epoll.
+///     assert!(matches!(socket_io(), SocketIo::Ring | SocketIo::Readiness));
+/// });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SocketIo {
     /// Readiness (multishot poll) plus non-blocking syscalls, as on epoll.
@@ -84,6 +96,22 @@ struct SockBuf {
 }
 
 /// The result of [`recv`] or [`send`] and the buffer, back from the kernel.
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+///     std::io::Write::write_all(&mut &b, b"ok").unwrap();
+///     // `Err(buf)` off an io_uring worker: the caller reads with readiness instead.
+///     if let Ok(op) = rpal_rt::io::uring::recv(Arc::new(a), Vec::with_capacity(8)) {
+///         let r: rpal_rt::io::uring::BufResult = op.await;
+///         assert_eq!((r.result.unwrap(), &r.buf[..]), (2, &b"ok"[..]));
+///     }
+/// });
+/// ```
 #[derive(Debug)]
 pub struct BufResult {
     /// Bytes received (appended to `buf`; 0: end of stream) or sent (from the start offset).
@@ -93,6 +121,22 @@ pub struct BufResult {
 }
 
 /// A `RECV` or `SEND` in flight; resolves to a [`BufResult`]. Dropping it cancels the operation.
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+///     if let Ok(op) = rpal_rt::io::uring::recv(Arc::new(a), Vec::with_capacity(8)) {
+///         // Nothing arrives: dropping the op cancels the RECV; the runtime keeps the buffer
+///         // until the kernel lets go of it.
+///         let timed_out = rpal_rt::time::timeout(std::time::Duration::from_millis(5), op).await;
+///         assert!(timed_out.is_err());
+///     }
+/// });
+/// ```
 #[must_use = "an operation is cancelled when dropped"]
 pub struct BufOp {
     op: Op<SockBuf>,
@@ -144,6 +188,23 @@ impl Future for BufOp {
 
 /// An `ACCEPT` in flight; resolves to the new socket (non-blocking, close-on-exec). Dropping it
 /// cancels the operation (a connection accepted meanwhile is closed).
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = l.local_addr().unwrap();
+///     l.set_nonblocking(true).unwrap();
+///     if let Some(op) = rpal_rt::io::uring::accept(Arc::new(l)) {
+///         let _client = std::net::TcpStream::connect(addr).unwrap();
+///         let sock = op.await.unwrap(); // an OwnedFd, non-blocking and close-on-exec
+///         drop(sock);
+///     }
+/// });
+/// ```
 #[must_use = "an operation is cancelled when dropped"]
 #[derive(Debug)]
 pub struct AcceptOp {
@@ -180,6 +241,21 @@ pub fn socket_io() -> SocketIo {
 
 /// Bytes a multishot receive delivered, in one of the worker's provided buffers; the buffer goes
 /// back to the kernel when this drops.
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+///     if let Some(mut multi) = rpal_rt::io::uring::recv_multishot(Arc::new(a)) {
+///         std::io::Write::write_all(&mut &b, b"chunk").unwrap();
+///         let chunk = std::future::poll_fn(|cx| multi.poll_next(cx)).await.unwrap().unwrap();
+///         assert_eq!(&chunk[..], b"chunk"); // the buffer goes back to the kernel on drop
+///     }
+/// });
+/// ```
 pub struct RecvChunk {
     ring: Arc<crate::reactor::uring_bufs::BufRing>,
     bid: u16,
@@ -212,6 +288,26 @@ impl fmt::Debug for RecvChunk {
 
 /// A multishot `RECV` on the current worker's ring ([`recv_multishot`]). Dropping it cancels
 /// the operation; buffers it received and nobody took go back to the kernel.
+///
+/// # Examples
+/// ```
+/// use std::sync::Arc;
+///
+/// let rt = rpal_rt::Runtime::new_current_thread().unwrap();
+/// rt.block_on(async {
+///     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+///     if let Some(mut multi) = rpal_rt::io::uring::recv_multishot(Arc::new(a)) {
+///         std::io::Write::write_all(&mut &b, b"x").unwrap();
+///         drop(b); // end of stream after the byte
+///         let mut got = Vec::new();
+///         while let Some(c) = std::future::poll_fn(|cx| multi.poll_next(cx)).await {
+///             got.extend_from_slice(&c.unwrap());
+///         }
+///         assert_eq!(got, b"x");
+///         assert!(multi.is_eof());
+///     }
+/// });
+/// ```
 #[must_use = "an operation is cancelled when dropped"]
 #[derive(Debug)]
 pub struct RecvMulti {

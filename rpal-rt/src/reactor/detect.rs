@@ -11,6 +11,15 @@ use std::sync::{Once, OnceLock};
 pub(crate) const DRIVER_ENV: &str = "RPAL_DRIVER";
 
 /// The I/O driver a worker uses.
+///
+/// # Examples
+/// ```
+/// use rpal_rt::runtime::{Builder, DriverKind};
+///
+/// // Force epoll (RPAL_DRIVER=epoll does the same without code); the default probes io_uring.
+/// let rt = Builder::new_current_thread().driver(DriverKind::Epoll).build().unwrap();
+/// rt.block_on(async {});
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DriverKind {
     /// io_uring (Linux 5.13+: `EXT_ARG` timed waits and multishot poll).

@@ -11,6 +11,19 @@ use crate::reactor::DriverKind;
 use std::sync::Arc;
 
 /// Which executor a runtime uses.
+///
+/// # Examples
+/// ```
+/// use rpal_rt::runtime::{Builder, Flavor};
+///
+/// for flavor in [Flavor::CurrentThread, Flavor::ThreadPerCore] {
+///     let builder = match flavor {
+///         Flavor::CurrentThread => Builder::new_current_thread(),
+///         Flavor::ThreadPerCore => Builder::new_thread_per_core().worker_threads(2),
+///     };
+///     assert_eq!(builder.build().unwrap().block_on(async { 1 + 1 }), 2);
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavor {
     /// Everything runs on the thread that calls `block_on`.
