@@ -39,16 +39,17 @@
 //! # Worker slots: ringing only a sleeping worker
 //!
 //! When the peer process sent its worker-state table at the handshake
-//! (`rpal_rt::io::worker_state`), a waiter running on an rpal worker publishes differently:
-//! [`arm`](crate::rpal::ring::RingProbe::arm_data) stores its worker's slot index into the
-//! parking line's `slot` and sets `word = 1` as soon as its task waits (no fence), and leaves it
-//! set across the worker's parks. The worker itself publishes WAIT in its table slot before it
-//! parks. The notifier then rings only if `word` is 1 **and** the slot says WAIT: while the
-//! worker runs (RUNNING or CALL) it will poll this ring before parking, so no syscall is needed,
-//! however many messages arrive.
+//! (`rpal_rt::io::worker_state`), a waiter running on an rpal worker publishes differently: its
+//! worker publishes WAIT in its table slot, fences, then
+//! [`arm`](crate::rpal::ring::RingProbe::arm_data)s the line (stores its slot index into the
+//! parking line's `slot` and sets `word = 1`, unless already so) and leaves it armed across
+//! parks while the task waits. The notifier then rings only if `word` is 1 **and** the slot says
+//! WAIT: while the worker runs (RUNNING or CALL) it will poll this ring before parking, so no
+//! syscall is needed, however many messages arrive.
 //!
-//! The argument is the same Dekker pair with more stores on the waiter's side. Worker: (W1) the
-//! arm stores (`slot`, `word = 1`, possibly long before) and store WAIT in its table slot;
+//! The argument is the same Dekker pair with more stores on the waiter's side. Worker: (W1) store
+//! WAIT in its table slot and the arm stores (`slot`, `word = 1`, possibly made at an earlier
+//! park);
 //! (W2) `fence(SeqCst)`; (W3) re-check every waiting ring. Notifier: (N1) publish; (N2) `fence`;
 //! (N3) load `word`, then `slot`, then the table slot. If W2 precedes N2, N3 sees all of W1's
 //! stores and rings; otherwise W3 sees N1's data and the worker does not park. A wake-up claims

@@ -8,11 +8,13 @@
 //!   adaptive budget before parking (`UserSource::wants_spin`).
 //! * Two ways to publish "waiting" (see `doorbell.rs`):
 //!   - **worker slot** (the peer has this process's worker-state table and the worker has a
-//!     slot): the end arms its parking line with the worker's slot index when it starts waiting
-//!     and leaves it armed across parks; the worker publishes WAIT in its own table slot and
-//!     fences before [`RpalSource::prepare_park`], which re-arms lines a wake-up consumed,
-//!     fences once and re-checks every ring. The peer rings only while the worker is in WAIT,
-//!     so a park costs one store per worker, not one per stream.
+//!     slot): the worker publishes WAIT in its own table slot and fences before
+//!     [`RpalSource::prepare_park`], which arms each waiting end's parking line with the
+//!     worker's slot (a store only if the line is not armed already), fences once and
+//!     re-checks every ring. Lines stay armed across parks while their end waits and are
+//!     disarmed when it stops waiting. The peer rings only while the worker is in WAIT, so a
+//!     worker that woke and runs (on any of its streams) is not rung again, and a busy-polling
+//!     pair writes no shared parking line per message.
 //!   - **classic** (no table, or no slot): [`RpalSource::prepare_park`] publishes "waiting" on
 //!     every waiting slot's parking word, fences once and re-checks; `after_park` retracts.
 //!
@@ -109,10 +111,9 @@ impl WaitSlot {
             true => worker_state::current_index().unwrap_or(NO_SLOT),
             false => NO_SLOT,
         };
+        // Local only: the shared line is armed at the worker's next park, not here, so a
+        // busy-polling pair writes no shared parking line per message.
         self.armed_slot.store(slot, Ordering::Relaxed);
-        if slot != NO_SLOT {
-            self.arm(slot);
-        }
         Ok(())
     }
 
