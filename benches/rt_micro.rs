@@ -20,6 +20,7 @@
 //! * `secs=N`: measuring seconds per load cell (default 1; quick: 0.5);
 //! * `conns=64,256`: connection counts of the load table;
 //! * `rounds=N`: load cells repeated in interleaved rounds, median taken (default 5; quick: 1);
+//! * `gen-sleep`: the load generator sleeps in `epoll_wait` instead of busy-polling (its default);
 //! * `server=KEY`: only the load-table servers whose key contains KEY (keys: `rpal-ct-uring`,
 //!   `rpal-ct-epoll`, `rpal-tpc-1-uring`, `rpal-tpc-1-epoll`, `tokio-ct`, `tokio-mt-1`,
 //!   `monoio-uring`, `compio-uring`), e.g. to profile one server.
@@ -289,6 +290,9 @@ fn tcp_echo_tokio(rt: &Tokio, n: usize) -> (f64, f64) {
 /// Command-line options (plain words after `--`, as `cargo bench` passes them).
 struct Args {
     quick: bool,
+    /// The load generator busy-polls (`epoll_wait` with timeout 0; default) instead of sleeping
+    /// in `epoll_wait` (word `gen-sleep`).
+    spin: bool,
     rows: Vec<String>,
     secs: f64,
     conns: Vec<usize>,
@@ -306,6 +310,7 @@ impl Args {
     fn parse() -> Args {
         let mut a = Args {
             quick: false,
+            spin: true,
             rows: Vec::new(),
             secs: 1.0,
             conns: vec![64, 256],
@@ -315,6 +320,8 @@ impl Args {
         for w in std::env::args().skip(1) {
             if w == "quick" {
                 a.quick = true;
+            } else if w == "gen-sleep" {
+                a.spin = false;
             } else if ROWS.contains(&w.as_str()) {
                 a.rows.push(w);
             } else if let Some(v) = w.strip_prefix("secs=") {
@@ -533,7 +540,7 @@ fn load_table(args: &Args) {
     println!();
     println!(
         "TCP echo load: {} B requests, closed loop (one outstanding request per connection); \
-         every server gets 1 core: {}; load generator: one epoll thread{}; {:.1} s per cell after \
+         every server gets 1 core: {}; load generator: one epoll thread{}, {}; {:.1} s per cell after \
          {:.2} s warm-up, {} round(s) (median); load average {}",
         load::REQUEST,
         if pinned {
@@ -545,6 +552,11 @@ fn load_table(args: &Args) {
             format!(" pinned to CPU {}", load::LOAD_CPU)
         } else {
             String::new()
+        },
+        if args.spin {
+            "busy-polling"
+        } else {
+            "sleeping in epoll_wait"
         },
         args.secs,
         warmup.as_secs_f64(),
@@ -569,7 +581,7 @@ fn load_table(args: &Args) {
         for (ci, &conns) in args.conns.iter().enumerate() {
             for k in 0..servers.len() {
                 let si = (k + round) % servers.len();
-                cells[ci][si].push(load::run_cell(servers[si], conns, warmup, secs));
+                cells[ci][si].push(load::run_cell(servers[si], conns, warmup, secs, args.spin));
             }
         }
     }

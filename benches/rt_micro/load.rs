@@ -7,7 +7,11 @@
 //!   (read up to [`super::servers::ECHO_BUF`] bytes, write them back, `TCP_NODELAY`) until the
 //!   client closes it, then returns.
 //! * **Load generator**: one thread pinned to [`LOAD_CPU`], plain `epoll` (level-triggered) over
-//!   non-blocking std sockets; the same code and the same cost for every server. Closed loop:
+//!   non-blocking std sockets; the same code and the same cost for every server. By default it
+//!   busy-polls (`epoll_wait` with timeout 0): it answers an echo at once instead of waiting to
+//!   be woken (on a VM, waking a halted vCPU costs tens of µs, and a sleeping generator turns
+//!   the run into alternating batches with both sides half idle), so the server, not the
+//!   generator's wake-ups, sets the pace. `gen-sleep` makes it block in `epoll_wait`. Closed loop:
 //!   each connection has one 64-byte request outstanding; when its 64-byte echo is complete (and
 //!   checked) it records the latency (send to last byte received) and sends the next one.
 //! * **Cell**: warm-up, then a fixed measuring time. req/s = completed requests / wall time.
@@ -33,7 +37,8 @@ pub(crate) const REQUEST: usize = 64;
 const BACKLOG: i32 = 4096;
 /// Events taken per `epoll_wait`.
 const EVENTS: usize = 512;
-/// `epoll_wait` timeout, so the generator notices the end of a cell with nothing in flight.
+/// `epoll_wait` timeout when the generator sleeps, so it notices the end of a cell with nothing
+/// in flight.
 const WAIT_MS: i32 = 50;
 
 /// What one cell measured.
@@ -85,7 +90,13 @@ fn cpu_time(who: libc::c_int) -> (Duration, Duration) {
 }
 
 /// Runs one cell: `server` with `conns` connections for `warmup` + `secs`.
-pub(crate) fn run_cell(server: Server, conns: usize, warmup: Duration, secs: Duration) -> Cell {
+pub(crate) fn run_cell(
+    server: Server,
+    conns: usize,
+    warmup: Duration,
+    secs: Duration,
+    spin: bool,
+) -> Cell {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     // std listens with a backlog of 128; raise it (listen again on a listening socket only
     // changes the backlog) so connecting 256+ clients never waits for a SYN retry.
@@ -104,7 +115,7 @@ pub(crate) fn run_cell(server: Server, conns: usize, warmup: Duration, secs: Dur
         .name("load-gen".into())
         .spawn(move || {
             pin_current_thread(LOAD_CPU);
-            generate(addr, conns, warmup, secs)
+            generate(addr, conns, warmup, secs, spin)
         })
         .expect("spawn load generator");
     let cell = gen.join().expect("load generator panicked");
@@ -143,7 +154,14 @@ impl Conn {
 }
 
 /// The load generator: connects, runs the closed loop, closes every connection.
-fn generate(addr: std::net::SocketAddr, conns: usize, warmup: Duration, secs: Duration) -> Cell {
+fn generate(
+    addr: std::net::SocketAddr,
+    conns: usize,
+    warmup: Duration,
+    secs: Duration,
+    spin: bool,
+) -> Cell {
+    let wait_ms = if spin { 0 } else { WAIT_MS };
     use std::io::Read;
     // SAFETY: plain syscall; the returned fd is closed below.
     let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -189,7 +207,7 @@ fn generate(addr: std::net::SocketAddr, conns: usize, warmup: Duration, secs: Du
     let mut done = 0u64;
     loop {
         // SAFETY: `events` has EVENTS writable entries.
-        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), EVENTS as i32, WAIT_MS) };
+        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), EVENTS as i32, wait_ms) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
             assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "epoll_wait: {e}");
