@@ -387,7 +387,7 @@ fn main() {
         micro_rows(&args, spawns, yields_n, pings, echoes, msgs);
     }
     if args.wants("load") {
-        load_table(&args);
+        load::table(&args);
     }
 }
 
@@ -529,126 +529,5 @@ fn micro_rows(
     println!(
         "ratio = how many times faster rpal is than tokio in the same flavour (above 1.00x: rpal \
          is faster): tokio / rpal for times, rpal / tokio for rates (M msg/s)."
-    );
-}
-
-/// The echo load table: every server, every connection count, `rounds` interleaved rounds.
-fn load_table(args: &Args) {
-    let warmup = Duration::from_secs_f64((args.secs / 4.0).min(0.5));
-    let secs = Duration::from_secs_f64(args.secs);
-    let pinned = load::cpus() > load::LOAD_CPU;
-    println!();
-    println!(
-        "TCP echo load: {} B requests, closed loop (one outstanding request per connection); \
-         every server gets 1 core: {}; load generator: one epoll thread{}, {}; {:.1} s per cell after \
-         {:.2} s warm-up, {} round(s) (median); load average {}",
-        load::REQUEST,
-        if pinned {
-            format!("its runtime's threads pinned to CPU {}", load::SERVER_CPU)
-        } else {
-            "unpinned (fewer than 2 CPUs)".to_owned()
-        },
-        if pinned {
-            format!(" pinned to CPU {}", load::LOAD_CPU)
-        } else {
-            String::new()
-        },
-        if args.spin {
-            "busy-polling"
-        } else {
-            "sleeping in epoll_wait"
-        },
-        args.secs,
-        warmup.as_secs_f64(),
-        args.rounds,
-        loadavg(),
-    );
-    // cells[conns index][server index] = one Cell per round.
-    let servers: Vec<servers::Server> = servers::Server::ALL
-        .into_iter()
-        .filter(|s| {
-            args.servers.is_empty() || args.servers.iter().any(|w| s.key().contains(w.as_str()))
-        })
-        .collect();
-    let mut cells: Vec<Vec<Vec<load::Cell>>> = args
-        .conns
-        .iter()
-        .map(|_| servers.iter().map(|_| Vec::new()).collect())
-        .collect();
-    // Each round starts at the next server, so no server always runs right after a change of
-    // connection count or right after the same neighbour.
-    for round in 0..args.rounds {
-        for (ci, &conns) in args.conns.iter().enumerate() {
-            for k in 0..servers.len() {
-                let si = (k + round) % servers.len();
-                cells[ci][si].push(load::run_cell(servers[si], conns, warmup, secs, args.spin));
-            }
-        }
-    }
-    let med = |v: &[load::Cell], f: fn(&load::Cell) -> f64| median(v.iter().map(f).collect());
-    println!();
-    println!(
-        "| {:<19} | {:>5} | {:>9} | {:>14} | {:>13} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9} | {:>9} |",
-        "server (1 core)",
-        "conns",
-        "req/s",
-        "req/s per core",
-        "per-core span",
-        "srv CPU",
-        "gen CPU",
-        "p50 us",
-        "p99 us",
-        "x tokio",
-        "x monoio"
-    );
-    println!(
-        "|{:-<21}|{:->7}|{:->11}|{:->16}|{:->15}|{:->10}|{:->10}|{:->10}|{:->10}|{:->11}|{:->11}|",
-        "", "", "", "", "", "", "", "", "", "", ""
-    );
-    for (ci, &conns) in args.conns.iter().enumerate() {
-        let per_core: Vec<f64> = cells[ci]
-            .iter()
-            .map(|c| med(c, |c| c.rps_per_core))
-            .collect();
-        let idx = |s: servers::Server| servers.iter().position(|x| x.name() == s.name());
-        let best_tokio = [servers::Server::TokioCt, servers::Server::TokioMt]
-            .iter()
-            .filter_map(|&s| idx(s))
-            .map(|i| per_core[i])
-            .fold(0.0, f64::max);
-        let monoio = idx(servers::Server::Monoio).map_or(f64::NAN, |i| per_core[i]);
-        for (si, server) in servers.iter().enumerate() {
-            let c = &cells[ci][si];
-            let vs = |base: f64| {
-                if server.is_rpal() && base > 0.0 {
-                    format!("{:.2}x", per_core[si] / base)
-                } else {
-                    "".to_owned()
-                }
-            };
-            let (lo, hi) = c.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), c| {
-                (lo.min(c.rps_per_core), hi.max(c.rps_per_core))
-            });
-            println!(
-                "| {:<19} | {:>5} | {:>9.0} | {:>14.0} | {:>13} | {:>7.0}% | {:>7.0}% | {:>8.1} | {:>8.1} | {:>9} | {:>9} |",
-                server.name(),
-                conns,
-                med(c, |c| c.rps),
-                per_core[si],
-                format!("{:.0}k-{:.0}k", lo / 1e3, hi / 1e3),
-                med(c, |c| c.server_cpu) * 100.0,
-                med(c, |c| c.load_cpu) * 100.0,
-                med(c, |c| c.p50_us),
-                med(c, |c| c.p99_us),
-                vs(best_tokio),
-                vs(monoio),
-            );
-        }
-    }
-    println!();
-    println!(
-        "req/s per core = requests / server CPU seconds (user+sys of the process minus the load \
-         generator thread), median over the rounds; per-core span = lowest-highest round; x tokio = rpal's per-core figure / the better of tokio ct and mt(1); \
-         x monoio likewise against monoio."
     );
 }
