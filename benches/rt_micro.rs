@@ -20,6 +20,7 @@
 //! * `secs=N`: measuring seconds per load cell (default 1; quick: 0.5);
 //! * `conns=64,256`: connection counts of the load table;
 //! * `rounds=N`: load cells repeated in interleaved rounds, median taken (default 5; quick: 1);
+//! * `gen-sleep`: the load generator sleeps in `epoll_wait` instead of busy-polling (its default);
 //! * `server=KEY`: only the load-table servers whose key contains KEY (keys: `rpal-ct-uring`,
 //!   `rpal-ct-epoll`, `rpal-tpc-1-uring`, `rpal-tpc-1-epoll`, `tokio-ct`, `tokio-mt-1`,
 //!   `monoio-uring`, `compio-uring`), e.g. to profile one server.
@@ -289,6 +290,9 @@ fn tcp_echo_tokio(rt: &Tokio, n: usize) -> (f64, f64) {
 /// Command-line options (plain words after `--`, as `cargo bench` passes them).
 struct Args {
     quick: bool,
+    /// The load generator busy-polls (`epoll_wait` with timeout 0; default) instead of sleeping
+    /// in `epoll_wait` (word `gen-sleep`).
+    spin: bool,
     rows: Vec<String>,
     secs: f64,
     conns: Vec<usize>,
@@ -306,6 +310,7 @@ impl Args {
     fn parse() -> Args {
         let mut a = Args {
             quick: false,
+            spin: true,
             rows: Vec::new(),
             secs: 1.0,
             conns: vec![64, 256],
@@ -315,6 +320,8 @@ impl Args {
         for w in std::env::args().skip(1) {
             if w == "quick" {
                 a.quick = true;
+            } else if w == "gen-sleep" {
+                a.spin = false;
             } else if ROWS.contains(&w.as_str()) {
                 a.rows.push(w);
             } else if let Some(v) = w.strip_prefix("secs=") {
@@ -380,7 +387,7 @@ fn main() {
         micro_rows(&args, spawns, yields_n, pings, echoes, msgs);
     }
     if args.wants("load") {
-        load_table(&args);
+        load::table(&args);
     }
 }
 
@@ -522,121 +529,5 @@ fn micro_rows(
     println!(
         "ratio = how many times faster rpal is than tokio in the same flavour (above 1.00x: rpal \
          is faster): tokio / rpal for times, rpal / tokio for rates (M msg/s)."
-    );
-}
-
-/// The echo load table: every server, every connection count, `rounds` interleaved rounds.
-fn load_table(args: &Args) {
-    let warmup = Duration::from_secs_f64((args.secs / 4.0).min(0.5));
-    let secs = Duration::from_secs_f64(args.secs);
-    let pinned = load::cpus() > load::LOAD_CPU;
-    println!();
-    println!(
-        "TCP echo load: {} B requests, closed loop (one outstanding request per connection); \
-         every server gets 1 core: {}; load generator: one epoll thread{}; {:.1} s per cell after \
-         {:.2} s warm-up, {} round(s) (median); load average {}",
-        load::REQUEST,
-        if pinned {
-            format!("its runtime's threads pinned to CPU {}", load::SERVER_CPU)
-        } else {
-            "unpinned (fewer than 2 CPUs)".to_owned()
-        },
-        if pinned {
-            format!(" pinned to CPU {}", load::LOAD_CPU)
-        } else {
-            String::new()
-        },
-        args.secs,
-        warmup.as_secs_f64(),
-        args.rounds,
-        loadavg(),
-    );
-    // cells[conns index][server index] = one Cell per round.
-    let servers: Vec<servers::Server> = servers::Server::ALL
-        .into_iter()
-        .filter(|s| {
-            args.servers.is_empty() || args.servers.iter().any(|w| s.key().contains(w.as_str()))
-        })
-        .collect();
-    let mut cells: Vec<Vec<Vec<load::Cell>>> = args
-        .conns
-        .iter()
-        .map(|_| servers.iter().map(|_| Vec::new()).collect())
-        .collect();
-    // Each round starts at the next server, so no server always runs right after a change of
-    // connection count or right after the same neighbour.
-    for round in 0..args.rounds {
-        for (ci, &conns) in args.conns.iter().enumerate() {
-            for k in 0..servers.len() {
-                let si = (k + round) % servers.len();
-                cells[ci][si].push(load::run_cell(servers[si], conns, warmup, secs));
-            }
-        }
-    }
-    let med = |v: &[load::Cell], f: fn(&load::Cell) -> f64| median(v.iter().map(f).collect());
-    println!();
-    println!(
-        "| {:<19} | {:>5} | {:>9} | {:>14} | {:>13} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9} | {:>9} |",
-        "server (1 core)",
-        "conns",
-        "req/s",
-        "req/s per core",
-        "per-core span",
-        "srv CPU",
-        "gen CPU",
-        "p50 us",
-        "p99 us",
-        "x tokio",
-        "x monoio"
-    );
-    println!(
-        "|{:-<21}|{:->7}|{:->11}|{:->16}|{:->15}|{:->10}|{:->10}|{:->10}|{:->10}|{:->11}|{:->11}|",
-        "", "", "", "", "", "", "", "", "", "", ""
-    );
-    for (ci, &conns) in args.conns.iter().enumerate() {
-        let per_core: Vec<f64> = cells[ci]
-            .iter()
-            .map(|c| med(c, |c| c.rps_per_core))
-            .collect();
-        let idx = |s: servers::Server| servers.iter().position(|x| x.name() == s.name());
-        let best_tokio = [servers::Server::TokioCt, servers::Server::TokioMt]
-            .iter()
-            .filter_map(|&s| idx(s))
-            .map(|i| per_core[i])
-            .fold(0.0, f64::max);
-        let monoio = idx(servers::Server::Monoio).map_or(f64::NAN, |i| per_core[i]);
-        for (si, server) in servers.iter().enumerate() {
-            let c = &cells[ci][si];
-            let vs = |base: f64| {
-                if server.is_rpal() && base > 0.0 {
-                    format!("{:.2}x", per_core[si] / base)
-                } else {
-                    "".to_owned()
-                }
-            };
-            let (lo, hi) = c.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), c| {
-                (lo.min(c.rps_per_core), hi.max(c.rps_per_core))
-            });
-            println!(
-                "| {:<19} | {:>5} | {:>9.0} | {:>14.0} | {:>13} | {:>7.0}% | {:>7.0}% | {:>8.1} | {:>8.1} | {:>9} | {:>9} |",
-                server.name(),
-                conns,
-                med(c, |c| c.rps),
-                per_core[si],
-                format!("{:.0}k-{:.0}k", lo / 1e3, hi / 1e3),
-                med(c, |c| c.server_cpu) * 100.0,
-                med(c, |c| c.load_cpu) * 100.0,
-                med(c, |c| c.p50_us),
-                med(c, |c| c.p99_us),
-                vs(best_tokio),
-                vs(monoio),
-            );
-        }
-    }
-    println!();
-    println!(
-        "req/s per core = requests / server CPU seconds (user+sys of the process minus the load \
-         generator thread), median over the rounds; per-core span = lowest-highest round; x tokio = rpal's per-core figure / the better of tokio ct and mt(1); \
-         x monoio likewise against monoio."
     );
 }

@@ -7,7 +7,11 @@
 //!   (read up to [`super::servers::ECHO_BUF`] bytes, write them back, `TCP_NODELAY`) until the
 //!   client closes it, then returns.
 //! * **Load generator**: one thread pinned to [`LOAD_CPU`], plain `epoll` (level-triggered) over
-//!   non-blocking std sockets; the same code and the same cost for every server. Closed loop:
+//!   non-blocking std sockets; the same code and the same cost for every server. By default it
+//!   busy-polls (`epoll_wait` with timeout 0): it answers an echo at once instead of waiting to
+//!   be woken (on a VM, waking a halted vCPU costs tens of µs, and a sleeping generator turns
+//!   the run into alternating batches with both sides half idle), so the server, not the
+//!   generator's wake-ups, sets the pace. `gen-sleep` makes it block in `epoll_wait`. Closed loop:
 //!   each connection has one 64-byte request outstanding; when its 64-byte echo is complete (and
 //!   checked) it records the latency (send to last byte received) and sends the next one.
 //! * **Cell**: warm-up, then a fixed measuring time. req/s = completed requests / wall time.
@@ -22,6 +26,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::servers::Server;
+use super::{loadavg, median, Args};
 
 /// CPU the echo server (and every thread its runtime starts) runs on.
 pub(crate) const SERVER_CPU: usize = 0;
@@ -33,7 +38,8 @@ pub(crate) const REQUEST: usize = 64;
 const BACKLOG: i32 = 4096;
 /// Events taken per `epoll_wait`.
 const EVENTS: usize = 512;
-/// `epoll_wait` timeout, so the generator notices the end of a cell with nothing in flight.
+/// `epoll_wait` timeout when the generator sleeps, so it notices the end of a cell with nothing
+/// in flight.
 const WAIT_MS: i32 = 50;
 
 /// What one cell measured.
@@ -85,7 +91,13 @@ fn cpu_time(who: libc::c_int) -> (Duration, Duration) {
 }
 
 /// Runs one cell: `server` with `conns` connections for `warmup` + `secs`.
-pub(crate) fn run_cell(server: Server, conns: usize, warmup: Duration, secs: Duration) -> Cell {
+pub(crate) fn run_cell(
+    server: Server,
+    conns: usize,
+    warmup: Duration,
+    secs: Duration,
+    spin: bool,
+) -> Cell {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     // std listens with a backlog of 128; raise it (listen again on a listening socket only
     // changes the backlog) so connecting 256+ clients never waits for a SYN retry.
@@ -104,7 +116,7 @@ pub(crate) fn run_cell(server: Server, conns: usize, warmup: Duration, secs: Dur
         .name("load-gen".into())
         .spawn(move || {
             pin_current_thread(LOAD_CPU);
-            generate(addr, conns, warmup, secs)
+            generate(addr, conns, warmup, secs, spin)
         })
         .expect("spawn load generator");
     let cell = gen.join().expect("load generator panicked");
@@ -143,7 +155,14 @@ impl Conn {
 }
 
 /// The load generator: connects, runs the closed loop, closes every connection.
-fn generate(addr: std::net::SocketAddr, conns: usize, warmup: Duration, secs: Duration) -> Cell {
+fn generate(
+    addr: std::net::SocketAddr,
+    conns: usize,
+    warmup: Duration,
+    secs: Duration,
+    spin: bool,
+) -> Cell {
+    let wait_ms = if spin { 0 } else { WAIT_MS };
     use std::io::Read;
     // SAFETY: plain syscall; the returned fd is closed below.
     let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -189,7 +208,7 @@ fn generate(addr: std::net::SocketAddr, conns: usize, warmup: Duration, secs: Du
     let mut done = 0u64;
     loop {
         // SAFETY: `events` has EVENTS writable entries.
-        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), EVENTS as i32, WAIT_MS) };
+        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), EVENTS as i32, wait_ms) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
             assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "epoll_wait: {e}");
@@ -248,4 +267,125 @@ fn generate(addr: std::net::SocketAddr, conns: usize, warmup: Duration, secs: Du
         p50_us: hist.value_at_quantile(0.5) as f64 / 1e3,
         p99_us: hist.value_at_quantile(0.99) as f64 / 1e3,
     }
+}
+
+/// The echo load table: every server, every connection count, `rounds` interleaved rounds.
+pub(crate) fn table(args: &Args) {
+    let warmup = Duration::from_secs_f64((args.secs / 4.0).min(0.5));
+    let secs = Duration::from_secs_f64(args.secs);
+    let pinned = cpus() > LOAD_CPU;
+    println!();
+    println!(
+        "TCP echo load: {} B requests, closed loop (one outstanding request per connection); \
+         every server gets 1 core: {}; load generator: one epoll thread{}, {}; {:.1} s per cell after \
+         {:.2} s warm-up, {} round(s) (median); load average {}",
+        REQUEST,
+        if pinned {
+            format!("its runtime's threads pinned to CPU {}", SERVER_CPU)
+        } else {
+            "unpinned (fewer than 2 CPUs)".to_owned()
+        },
+        if pinned {
+            format!(" pinned to CPU {}", LOAD_CPU)
+        } else {
+            String::new()
+        },
+        if args.spin {
+            "busy-polling"
+        } else {
+            "sleeping in epoll_wait"
+        },
+        args.secs,
+        warmup.as_secs_f64(),
+        args.rounds,
+        loadavg(),
+    );
+    // cells[conns index][server index] = one Cell per round.
+    let servers: Vec<Server> = Server::ALL
+        .into_iter()
+        .filter(|s| {
+            args.servers.is_empty() || args.servers.iter().any(|w| s.key().contains(w.as_str()))
+        })
+        .collect();
+    let mut cells: Vec<Vec<Vec<Cell>>> = args
+        .conns
+        .iter()
+        .map(|_| servers.iter().map(|_| Vec::new()).collect())
+        .collect();
+    // Each round starts at the next server, so no server always runs right after a change of
+    // connection count or right after the same neighbour.
+    for round in 0..args.rounds {
+        for (ci, &conns) in args.conns.iter().enumerate() {
+            for k in 0..servers.len() {
+                let si = (k + round) % servers.len();
+                cells[ci][si].push(run_cell(servers[si], conns, warmup, secs, args.spin));
+            }
+        }
+    }
+    let med = |v: &[Cell], f: fn(&Cell) -> f64| median(v.iter().map(f).collect());
+    println!();
+    println!(
+        "| {:<19} | {:>5} | {:>9} | {:>14} | {:>13} | {:>8} | {:>8} | {:>8} | {:>8} | {:>9} | {:>9} |",
+        "server (1 core)",
+        "conns",
+        "req/s",
+        "req/s per core",
+        "per-core span",
+        "srv CPU",
+        "gen CPU",
+        "p50 us",
+        "p99 us",
+        "x tokio",
+        "x monoio"
+    );
+    println!(
+        "|{:-<21}|{:->7}|{:->11}|{:->16}|{:->15}|{:->10}|{:->10}|{:->10}|{:->10}|{:->11}|{:->11}|",
+        "", "", "", "", "", "", "", "", "", "", ""
+    );
+    for (ci, &conns) in args.conns.iter().enumerate() {
+        let per_core: Vec<f64> = cells[ci]
+            .iter()
+            .map(|c| med(c, |c| c.rps_per_core))
+            .collect();
+        let idx = |s: Server| servers.iter().position(|x| x.name() == s.name());
+        let best_tokio = [Server::TokioCt, Server::TokioMt]
+            .iter()
+            .filter_map(|&s| idx(s))
+            .map(|i| per_core[i])
+            .fold(0.0, f64::max);
+        let monoio = idx(Server::Monoio).map_or(f64::NAN, |i| per_core[i]);
+        for (si, server) in servers.iter().enumerate() {
+            let c = &cells[ci][si];
+            let vs = |base: f64| {
+                if server.is_rpal() && base > 0.0 {
+                    format!("{:.2}x", per_core[si] / base)
+                } else {
+                    "".to_owned()
+                }
+            };
+            let (lo, hi) = c.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), c| {
+                (lo.min(c.rps_per_core), hi.max(c.rps_per_core))
+            });
+            println!(
+                "| {:<19} | {:>5} | {:>9.0} | {:>14.0} | {:>13} | {:>7.0}% | {:>7.0}% | {:>8.1} | {:>8.1} | {:>9} | {:>9} |",
+                server.name(),
+                conns,
+                med(c, |c| c.rps),
+                per_core[si],
+                format!("{:.0}k-{:.0}k", lo / 1e3, hi / 1e3),
+                med(c, |c| c.server_cpu) * 100.0,
+                med(c, |c| c.load_cpu) * 100.0,
+                med(c, |c| c.p50_us),
+                med(c, |c| c.p99_us),
+                vs(best_tokio),
+                vs(monoio),
+            );
+        }
+    }
+    println!();
+    println!(
+        "req/s per core = requests / server CPU seconds (user+sys of the process minus the load \
+         generator thread), median over the rounds; per-core span = lowest-highest round; x tokio = rpal's per-core figure / the better of tokio ct and mt(1); \
+         x monoio likewise against monoio."
+    );
 }
