@@ -42,35 +42,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use rpal_net::rpal::ring::init_ring;
 use rpal_net::rpal::ring::layout::{HEADER_LEN, LINE};
-use rpal_net::rpal::ring::{init_ring, RegionLayout};
 use rpal_net::rpal::shm::SharedRegion;
-use rpal_net::rpal::wire::{self, Accept, Frame, Hello, FLAG_EVENTFD_DOORBELL, PROTOCOL_VERSION};
+use rpal_net::rpal::wire::{self, Accept, Frame};
 use rpal_net::unix::scm::{recv_with_fds, send_with_fds};
 use rpal_net::{RpalConfig, RpalListener, RpalStream};
 use support::proc::{settle_to, Held, Watchdog};
+use support::raw::{eventfd, good_accept, hello, read_frame, ring_eventfd, Hostile, CAP};
 use support::{within, within_for, SockPath, XorShift};
 
-const CAP: u32 = 4096;
 /// How long our side may take to finish once the hostile peer is gone.
 const NOTICE: Duration = Duration::from_secs(10);
 /// Random values written per field (one at a time) and rounds of "all at once".
 const VALUES_PER_FIELD: usize = 300;
-
-fn eventfd() -> OwnedFd {
-    // SAFETY: plain syscall; the result is checked before it is owned.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    assert!(fd >= 0, "eventfd: {}", io::Error::last_os_error());
-    // SAFETY: a fresh descriptor nobody else owns.
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
-fn ring_eventfd(fd: &OwnedFd) {
-    let one = 1u64.to_ne_bytes();
-    // SAFETY: writes 8 bytes from our buffer to an eventfd we hold.
-    let r = unsafe { libc::write(fd.as_raw_fd(), one.as_ptr().cast(), 8) };
-    assert!(r == 8 || io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock);
-}
 
 fn seed() -> u64 {
     std::env::var("RPAL_HOSTILE_SEED")
@@ -82,40 +67,6 @@ fn seed() -> u64 {
                 .unwrap()
                 .as_nanos() as u64
         })
-}
-
-fn hello(capacity: u32) -> Vec<u8> {
-    Frame::Hello(Hello {
-        version: PROTOCOL_VERSION,
-        flags: FLAG_EVENTFD_DOORBELL,
-        capacity,
-        pid: std::process::id(),
-    })
-    .to_bytes()
-}
-
-/// Reads exactly `n` bytes (blocking), collecting descriptors.
-fn read_exact_fds(s: &StdUnixStream, n: usize, fds: &mut Vec<OwnedFd>) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; n];
-    let mut got = 0;
-    while got < n {
-        let k = recv_with_fds(s.as_fd(), &mut buf[got..], fds)?;
-        if k == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        got += k;
-    }
-    Ok(buf)
-}
-
-/// Reads one frame and its descriptors.
-fn read_frame(s: &StdUnixStream, fds: &mut Vec<OwnedFd>) -> io::Result<Frame> {
-    let mut bytes = read_exact_fds(s, wire::HEADER_LEN, fds)?;
-    let body = usize::from(u16::from_le_bytes([bytes[6], bytes[7]]));
-    bytes.extend(read_exact_fds(s, body, fds)?);
-    wire::decode(&bytes)
-        .map(|(f, _)| f)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
 // ---- the shared ring -------------------------------------------------------------------------
@@ -152,63 +103,12 @@ fn all_fields() -> Vec<Field> {
     FIELDS.to_vec()
 }
 
-/// A client that did the handshake by hand and now holds the shared memory.
-struct Hostile {
-    /// The setup socket: its hang-up means "peer gone" to our side.
-    _sock: StdUnixStream,
-    region: SharedRegion,
-    accept: Accept,
-    server_data: OwnedFd,
-    server_room: OwnedFd,
-    _mine: [OwnedFd; 2],
-}
-
 impl Hostile {
-    fn connect(path: &std::path::Path) -> Hostile {
-        let sock = StdUnixStream::connect(path).unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let mine = [eventfd(), eventfd()];
-        let h = hello(CAP);
-        let n = send_with_fds(sock.as_fd(), &h, &[mine[0].as_fd(), mine[1].as_fd()]).unwrap();
-        (&sock).write_all(&h[n..]).unwrap();
-        let mut fds = Vec::new();
-        let accept = match read_frame(&sock, &mut fds).unwrap() {
-            Frame::Accept(a) => a,
-            other => panic!("expected Accept, got {other:?}"),
-        };
-        let states = usize::from(accept.flags & wire::FLAG_WORKER_STATES != 0);
-        assert_eq!(
-            fds.len(),
-            3 + states,
-            "Accept carries memfd + 2 eventfds (+ the worker-state table when flagged)"
-        );
-        let mut fds = fds.into_iter();
-        let memfd = fds.next().unwrap();
-        let (server_data, server_room) = (fds.next().unwrap(), fds.next().unwrap());
-        let region = SharedRegion::from_fd(memfd, accept.region_len as usize, None).unwrap();
-        Hostile {
-            _sock: sock,
-            region,
-            accept,
-            server_data,
-            server_room,
-            _mine: mine,
-        }
-    }
-
-    fn base(&self, ring: usize) -> *mut u8 {
-        let off = self.accept.offsets[ring] as usize;
-        assert!(off + HEADER_LEN + CAP as usize <= self.region.len());
-        // SAFETY: inside the mapping (checked above).
-        unsafe { self.region.as_ptr().as_ptr().add(off) }
-    }
-
     fn load(&self, ring: usize, f: Field) -> u64 {
         // SAFETY: an aligned word of the shared header, inside the mapping; atomics accept any
         // bytes.
         unsafe {
-            let p = self.base(ring).add(f.off);
+            let p = self.ring_base(ring).add(f.off);
             if f.width == 8 {
                 AtomicU64::from_ptr(p.cast()).load(Ordering::Acquire)
             } else {
@@ -220,7 +120,7 @@ impl Hostile {
     fn store(&self, ring: usize, f: Field, v: u64) {
         // SAFETY: as in load.
         unsafe {
-            let p = self.base(ring).add(f.off);
+            let p = self.ring_base(ring).add(f.off);
             if f.width == 8 {
                 AtomicU64::from_ptr(p.cast()).store(v, Ordering::Release)
             } else {
@@ -248,7 +148,7 @@ impl Hostile {
             let pos = (t0 % u64::from(CAP)) as usize;
             let k = (n as usize).min(CAP as usize - pos);
             // SAFETY: [pos, pos + k) is inside ring 0's data area.
-            unsafe { std::ptr::write_bytes(self.base(0).add(HEADER_LEN + pos), 0x6b, k) };
+            unsafe { std::ptr::write_bytes(self.ring_base(0).add(HEADER_LEN + pos), 0x6b, k) };
             self.store(0, tail, t0.wrapping_add(k as u64));
         }
         self.store(1, head, self.load(1, tail));
@@ -849,18 +749,6 @@ fn hostile_server(
         let mut sink = Vec::new();
         let _ = (&s).read_to_end(&mut sink);
     })
-}
-
-fn good_accept() -> (RegionLayout, Accept) {
-    let layout = RegionLayout::new(CAP.into()).unwrap();
-    let a = Accept {
-        version: PROTOCOL_VERSION,
-        flags: FLAG_EVENTFD_DOORBELL,
-        capacity: CAP,
-        region_len: layout.region_len as u64,
-        offsets: [layout.offsets[0] as u64, layout.offsets[1] as u64],
-    };
-    (layout, a)
 }
 
 /// A memfd of `len` bytes with `seals` added (0: none), ring headers written when `rings`.

@@ -6,6 +6,7 @@
 
 pub mod child;
 pub mod proc;
+pub mod raw;
 
 use std::future::Future;
 use std::io;
