@@ -15,7 +15,8 @@
 //! then reads `parked`; the worker stores `parked`, issues `fence(SeqCst)`, then re-reads the
 //! queue length and the flag. The two fences are totally ordered: whichever comes second sees
 //! the other side's store, so either the worker sees the work and does not park, or the waker
-//! sees `parked` and rings the doorbell (once per park, guarded by `notified`). The loom model
+//! sees `parked` and rings the doorbell (once per park, guarded by `notified`, which the worker
+//! clears before it publishes `parked`, so a claim from an earlier park never suppresses a ring). The loom model
 //! `tests::loom_park` checks this.
 
 use std::collections::VecDeque;
@@ -289,6 +290,13 @@ fn run(
             worker.time.unparked();
             continue;
         }
+        // A fresh claim for this park, cleared *before* `parked` is published: a waker that saw
+        // an earlier park's `parked` may swap `notified` after that park ended and ring a
+        // doorbell that a non-blocking park then drains; cleared after the park (as it once
+        // was), that stale claim outlived the reset and made the next park's waker skip its
+        // ring, leaving the worker asleep with tasks queued (found by a hang hunt: parked = 1,
+        // notified = 1, 4,998 tasks in the inject queue, epoll_wait(-1)).
+        worker.notified.store(false, SeqCst);
         worker.parked.store(true, SeqCst);
         let raced = !worker.inject.is_empty()
             || main_pending()
@@ -302,7 +310,6 @@ fn run(
             tracing::trace!(worker = worker.index, "rpal worker unparked");
         }
         worker.parked.store(false, SeqCst);
-        worker.notified.store(false, SeqCst);
         if let Some(slot) = &worker.state {
             slot.set_running();
         }
