@@ -219,10 +219,10 @@ pub(crate) fn probe() -> Result<(), String> {
 /// Pushes `sqe`, submitting first when the SQ is full.
 pub(super) fn push(ring: &mut IoUring, sqe: &squeue::Entry) -> io::Result<()> {
     loop {
-        // SAFETY: the SQEs this driver builds are POLL_ADD or POLL_REMOVE (no buffers; fds valid
-        // at submission, see the module invariants) or ASYNC_CANCEL (no buffer, no fd); those of
-        // completion operations point only into resources their op slot keeps alive until the
-        // final CQE and name fds those resources keep open (`uring_op::submit`'s contract).
+        // Our POLL_ADD/POLL_REMOVE/ASYNC_CANCEL SQEs carry no buffers and name fds valid at
+        // submission (module invariants); a completion operation's SQE points only into
+        // resources its op slot keeps alive, and names fds they keep open, until the final CQE.
+        // SAFETY: as above (`uring_op::submit`'s contract for the operations).
         if unsafe { ring.submission().push(sqe) }.is_ok() {
             return Ok(());
         }
