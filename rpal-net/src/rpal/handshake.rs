@@ -129,21 +129,16 @@ fn our_states() -> (u16, Option<std::os::fd::BorrowedFd<'static>>) {
 }
 
 /// Splits the descriptors of a frame into the `N` fixed ones and the peer's worker-state
-/// table (present exactly when `flags` has `FLAG_WORKER_STATES`), checking the count.
+/// table (present exactly when `flags` has `FLAG_WORKER_STATES`); a wrong count is an error.
 fn split_fds<const N: usize>(
     mut fds: Vec<OwnedFd>,
     flags: u16,
     frame: &str,
 ) -> io::Result<([OwnedFd; N], Option<OwnedFd>)> {
-    let with_states = flags & FLAG_WORKER_STATES != 0;
-    let expected = N + usize::from(with_states);
-    if fds.len() != expected {
-        return Err(invalid(format!(
-            "{frame} came with {} descriptors, expected {expected}",
-            fds.len()
-        )));
-    }
-    let states = if with_states { fds.pop() } else { None };
+    // The count was checked against the flags by `wire::check_attachments`.
+    let states = (flags & FLAG_WORKER_STATES != 0)
+        .then(|| fds.pop())
+        .flatten();
     let fixed: [OwnedFd; N] = fds
         .try_into()
         .map_err(|_| invalid(format!("{frame}: descriptor count")))?;
