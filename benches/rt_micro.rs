@@ -11,7 +11,9 @@
 //! Then the echo load table (`rt_micro/load.rs`): 64 and 256 connections from a load generator
 //! thread on one CPU against one-core echo servers on the other: rpal (both drivers,
 //! current-thread and thread-per-core with one worker), tokio (current-thread, multi-thread with
-//! one worker), monoio and compio (io_uring).
+//! one worker), monoio and compio (io_uring), and two hand-written floor servers with no runtime
+//! (`rt_micro/floor.rs`: a raw epoll loop and a raw io_uring loop), which bound what any runtime
+//! can reach per core on this workload.
 //!
 //! `cargo bench --bench rt_micro` runs everything (about two minutes). Words after `--` select
 //! and tune:
@@ -23,10 +25,13 @@
 //! * `gen-sleep`: the load generator sleeps in `epoll_wait` instead of busy-polling (its default);
 //! * `server=KEY`: only the load-table servers whose key contains KEY (keys: `rpal-ct-uring`,
 //!   `rpal-ct-epoll`, `rpal-tpc-1-uring`, `rpal-tpc-1-epoll`, `tokio-ct`, `tokio-mt-1`,
-//!   `monoio-uring`, `compio-uring`), e.g. to profile one server.
+//!   `monoio-uring`, `compio-uring`, `floor-raw-epoll`, `floor-raw-uring`), e.g. to profile one
+//!   server.
 
 #[path = "rt_micro/chan.rs"]
 mod chan;
+#[path = "rt_micro/floor.rs"]
+mod floor;
 #[path = "rt_micro/load.rs"]
 mod load;
 #[path = "rt_micro/servers.rs"]

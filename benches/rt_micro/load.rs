@@ -357,7 +357,7 @@ pub(crate) fn table(args: &Args) {
         for (si, server) in servers.iter().enumerate() {
             let c = &cells[ci][si];
             let vs = |base: f64| {
-                if server.is_rpal() && base > 0.0 {
+                if (server.is_rpal() || server.is_floor()) && base > 0.0 {
                     format!("{:.2}x", per_core[si] / base)
                 } else {
                     "".to_owned()

@@ -26,11 +26,15 @@ pub(crate) enum Server {
     Monoio,
     /// compio (io_uring driver).
     Compio,
+    /// The hand-written epoll loop with no runtime (`floor.rs`).
+    FloorEpoll,
+    /// The hand-written io_uring loop with no runtime (`floor.rs`).
+    FloorUring,
 }
 
 impl Server {
     /// Every server, in table order.
-    pub(crate) const ALL: [Server; 8] = [
+    pub(crate) const ALL: [Server; 10] = [
         Server::RpalCt(DriverKind::Uring),
         Server::RpalCt(DriverKind::Epoll),
         Server::RpalTpc(DriverKind::Uring),
@@ -39,6 +43,8 @@ impl Server {
         Server::TokioMt,
         Server::Monoio,
         Server::Compio,
+        Server::FloorEpoll,
+        Server::FloorUring,
     ];
 
     /// Row label.
@@ -52,6 +58,8 @@ impl Server {
             Server::TokioMt => "tokio mt(1)",
             Server::Monoio => "monoio (uring)",
             Server::Compio => "compio (uring)",
+            Server::FloorEpoll => "floor: raw epoll",
+            Server::FloorUring => "floor: raw uring",
         }
     }
 
@@ -68,6 +76,11 @@ impl Server {
     /// Whether this is one of rpal's rows.
     pub(crate) fn is_rpal(self) -> bool {
         matches!(self, Server::RpalCt(_) | Server::RpalTpc(_))
+    }
+
+    /// Whether this is one of the hand-written floor servers (no runtime).
+    pub(crate) fn is_floor(self) -> bool {
+        matches!(self, Server::FloorEpoll | Server::FloorUring)
     }
 
     /// Serves `conns` connections on `listener` until all have closed (on the calling thread
@@ -105,6 +118,8 @@ impl Server {
             ),
             Server::Monoio => monoio(listener, conns),
             Server::Compio => compio(listener, conns),
+            Server::FloorEpoll => super::floor::epoll(listener, conns),
+            Server::FloorUring => super::floor::uring(listener, conns),
         }
     }
 }
