@@ -33,6 +33,23 @@ pub(crate) fn model<F: Fn() + Sync + Send + 'static>(f: F) {
     f();
 }
 
+/// As [`model`], exploring only interleavings with at most `preemptions` forced thread switches
+/// under loom (for models whose full space takes minutes; bugs rarely need more than 2-3).
+#[cfg(test)]
+pub(crate) fn model_bounded<F: Fn() + Sync + Send + 'static>(preemptions: usize, f: F) {
+    #[cfg(loom)]
+    {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(preemptions);
+        b.check(f);
+    }
+    #[cfg(not(loom))]
+    {
+        let _ = preemptions;
+        f();
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 pub(crate) mod thread {
     pub(crate) use std::thread::spawn;

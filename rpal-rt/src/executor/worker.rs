@@ -16,8 +16,8 @@
 //! queue length and the flag. The two fences are totally ordered: whichever comes second sees
 //! the other side's store, so either the worker sees the work and does not park, or the waker
 //! sees `parked` and rings the doorbell (once per park, guarded by `notified`, which the worker
-//! clears before it publishes `parked`, so a claim from an earlier park never suppresses a ring). The loom model
-//! `tests::loom_park` checks this.
+//! clears before it publishes `parked`, so a claim from an earlier park never suppresses a ring).
+//! The loom models in `tests::loom_park` check this, over one park and over two parks in a row.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -298,6 +298,10 @@ fn run(
         // notified = 1, 4,998 tasks in the inject queue, epoll_wait(-1)).
         worker.notified.store(false, SeqCst);
         worker.parked.store(true, SeqCst);
+        // The worker's half of the handshake in the module doc (and in the loom models): a
+        // SeqCst store followed by loads needs this fence to be ordered before them in every
+        // memory model, not only on x86 where the store is already a full barrier.
+        fence(SeqCst);
         let raced = !worker.inject.is_empty()
             || main_pending()
             || (main_woken.is_none() && worker.shutdown.load(SeqCst));
