@@ -18,6 +18,9 @@ pub(crate) enum Server {
     RpalCt(DriverKind),
     /// rpal thread-per-core runtime with one worker on the given driver.
     RpalTpc(DriverKind),
+    /// rpal current-thread runtime on io_uring, echoing through the owned-buffer operations
+    /// (`rpal_rt::io::uring::{recv, send}`), the API shape monoio and compio are measured with.
+    RpalCtOwned,
     /// tokio current-thread runtime.
     TokioCt,
     /// tokio multi-thread runtime with one worker.
@@ -34,8 +37,9 @@ pub(crate) enum Server {
 
 impl Server {
     /// Every server, in table order.
-    pub(crate) const ALL: [Server; 10] = [
+    pub(crate) const ALL: [Server; 11] = [
         Server::RpalCt(DriverKind::Uring),
+        Server::RpalCtOwned,
         Server::RpalCt(DriverKind::Epoll),
         Server::RpalTpc(DriverKind::Uring),
         Server::RpalTpc(DriverKind::Epoll),
@@ -54,6 +58,7 @@ impl Server {
             Server::RpalCt(DriverKind::Epoll) => "rpal ct, epoll",
             Server::RpalTpc(DriverKind::Uring) => "rpal tpc(1), uring",
             Server::RpalTpc(DriverKind::Epoll) => "rpal tpc(1), epoll",
+            Server::RpalCtOwned => "rpal ct owned, uring",
             Server::TokioCt => "tokio ct",
             Server::TokioMt => "tokio mt(1)",
             Server::Monoio => "monoio (uring)",
@@ -75,7 +80,10 @@ impl Server {
 
     /// Whether this is one of rpal's rows.
     pub(crate) fn is_rpal(self) -> bool {
-        matches!(self, Server::RpalCt(_) | Server::RpalTpc(_))
+        matches!(
+            self,
+            Server::RpalCt(_) | Server::RpalTpc(_) | Server::RpalCtOwned
+        )
     }
 
     /// Whether this is one of the hand-written floor servers (no runtime).
@@ -99,6 +107,7 @@ impl Server {
                 listener,
                 conns,
             ),
+            Server::RpalCtOwned => rpal_owned(listener, conns),
             Server::TokioCt => tokio(
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -143,6 +152,64 @@ fn rpal(builder: rpal_rt::runtime::Builder, listener: std::net::TcpListener, con
                     }
                 }));
             }
+            for t in tasks {
+                let _ = t.await;
+            }
+        })
+        .await
+        .expect("rpal server task")
+    });
+}
+
+/// The owned-buffer echo: one `RECV` into the connection's buffer, then `SEND`s of what it
+/// received, each awaited (no copy between the kernel's buffer and a caller's).
+fn rpal_owned(listener: std::net::TcpListener, conns: usize) {
+    use rpal_rt::io::uring;
+    use std::sync::Arc;
+    let socks: Vec<Arc<std::net::TcpStream>> = (0..conns)
+        .map(|_| {
+            let (s, _) = listener.accept().expect("accept");
+            s.set_nodelay(true).expect("nodelay");
+            s.set_nonblocking(true).expect("nonblocking");
+            Arc::new(s)
+        })
+        .collect();
+    let rt = rpal_rt::runtime::Builder::new_current_thread()
+        .driver(DriverKind::Uring)
+        .build()
+        .expect("rpal runtime");
+    rt.block_on(async move {
+        rpal_rt::spawn(async move {
+            let tasks: Vec<_> = socks
+                .into_iter()
+                .map(|s| {
+                    rpal_rt::spawn(async move {
+                        let mut buf = Vec::with_capacity(ECHO_BUF);
+                        'conn: loop {
+                            buf.clear();
+                            let got = uring::recv(s.clone(), buf)
+                                .unwrap_or_else(|_| panic!("not on an io_uring worker"))
+                                .await;
+                            buf = got.buf;
+                            let n = match got.result {
+                                Ok(n @ 1..) => n,
+                                _ => break,
+                            };
+                            let mut start = 0;
+                            while start < n {
+                                let sent = uring::send(s.clone(), buf, start)
+                                    .unwrap_or_else(|_| panic!("not on an io_uring worker"))
+                                    .await;
+                                buf = sent.buf;
+                                match sent.result {
+                                    Ok(k @ 1..) => start += k,
+                                    _ => break 'conn,
+                                }
+                            }
+                        }
+                    })
+                })
+                .collect();
             for t in tasks {
                 let _ = t.await;
             }

@@ -74,7 +74,7 @@ pub(super) fn read(
     // SAFETY: the SQE points into `rw.data` (owned by the op, not resized while it runs) and
     // names `rw.file`'s fd, which the op keeps open.
     let op = unsafe {
-        uring_op::submit(&ring, rw, false, |rw| {
+        uring_op::submit(ring, rw, false, |rw| {
             let len = rw.data.len().min(u32::MAX as usize) as u32;
             opcode::Read::new(Fd(rw.file.as_raw_fd()), rw.data.as_mut_ptr(), len)
                 .offset(offset)
@@ -102,7 +102,7 @@ pub(super) fn write(
     // SAFETY: the SQE points into `rw.data[start..]` (owned by the op) and names `rw.file`'s
     // fd, which the op keeps open.
     let op = unsafe {
-        uring_op::submit(&ring, rw, false, |rw| {
+        uring_op::submit(ring, rw, false, |rw| {
             let src = &rw.data[rw.start.min(rw.data.len())..];
             let len = src.len().min(u32::MAX as usize) as u32;
             opcode::Write::new(Fd(rw.file.as_raw_fd()), src.as_ptr(), len)
@@ -123,7 +123,7 @@ pub(super) fn fsync(file: &Arc<std::fs::File>, datasync: bool) -> Option<Op<Arc<
     };
     // SAFETY: no buffer; the fd is kept open by the owned `Arc`.
     let op = unsafe {
-        uring_op::submit(&ring, file.clone(), false, |f| {
+        uring_op::submit(ring, file.clone(), false, |f| {
             opcode::Fsync::new(Fd(f.as_raw_fd())).flags(flags).build()
         })
     };
@@ -135,7 +135,7 @@ pub(super) fn ftruncate(file: &Arc<std::fs::File>, len: u64) -> Option<Op<Arc<st
     let ring = ring_for(opcode::Ftruncate::CODE)?;
     // SAFETY: no buffer; the fd is kept open by the owned `Arc`.
     let op = unsafe {
-        uring_op::submit(&ring, file.clone(), false, |f| {
+        uring_op::submit(ring, file.clone(), false, |f| {
             opcode::Ftruncate::new(Fd(f.as_raw_fd()), len).build()
         })
     };
@@ -153,7 +153,7 @@ pub(super) fn openat(path: &Path, flags: i32, mode: u32) -> Option<Op<CString>> 
     let path = c_path(path)?;
     // SAFETY: the SQE points into the owned `CString`'s heap bytes; `AT_FDCWD` is no fd.
     let op = unsafe {
-        uring_op::submit(&ring, path, true, |p| {
+        uring_op::submit(ring, path, true, |p| {
             opcode::OpenAt::new(Fd(libc::AT_FDCWD), p.as_ptr())
                 .flags(flags | libc::O_CLOEXEC)
                 .mode(mode)
@@ -169,7 +169,7 @@ pub(super) fn unlinkat(path: &Path) -> Option<Op<CString>> {
     let path = c_path(path)?;
     // SAFETY: the SQE points into the owned `CString`.
     let op = unsafe {
-        uring_op::submit(&ring, path, false, |p| {
+        uring_op::submit(ring, path, false, |p| {
             opcode::UnlinkAt::new(Fd(libc::AT_FDCWD), p.as_ptr()).build()
         })
     };
@@ -182,7 +182,7 @@ pub(super) fn mkdirat(path: &Path) -> Option<Op<CString>> {
     let path = c_path(path)?;
     // SAFETY: the SQE points into the owned `CString`.
     let op = unsafe {
-        uring_op::submit(&ring, path, false, |p| {
+        uring_op::submit(ring, path, false, |p| {
             opcode::MkDirAt::new(Fd(libc::AT_FDCWD), p.as_ptr())
                 .mode(DIR_MODE)
                 .build()
@@ -197,7 +197,7 @@ pub(super) fn renameat(from: &Path, to: &Path) -> Option<Op<(CString, CString)>>
     let paths = (c_path(from)?, c_path(to)?);
     // SAFETY: the SQE points into the two owned `CString`s.
     let op = unsafe {
-        uring_op::submit(&ring, paths, false, |(a, b)| {
+        uring_op::submit(ring, paths, false, |(a, b)| {
             opcode::RenameAt::new(
                 Fd(libc::AT_FDCWD),
                 a.as_ptr(),
@@ -228,7 +228,7 @@ async fn size_hint(file: &Arc<std::fs::File>) -> Option<u64> {
     // SAFETY: the SQE points into the owned, full-size statx block and at a `'static` empty C
     // string; the fd is kept open by the owned `Arc`.
     let op = unsafe {
-        uring_op::submit(&ring, owned, false, |s| {
+        uring_op::submit(ring, owned, false, |s| {
             opcode::Statx::new(
                 Fd(s.file.as_raw_fd()),
                 c"".as_ptr(),

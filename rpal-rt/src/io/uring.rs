@@ -373,7 +373,7 @@ pub fn recv_multishot(sock: Arc<impl AsFd + Send + Sync + 'static>) -> Option<Re
     // SAFETY: the SQE selects buffers of the ring's provided group (owned by the driver and kept
     // alive as `uring_bufs.rs` describes) and names the owned socket's fd.
     let op = unsafe {
-        uring_op::submit_multishot(&ring, sock, |s| {
+        uring_op::submit_multishot(ring, sock, |s| {
             opcode::RecvMulti::new(Fd(s.as_fd().as_raw_fd()), crate::reactor::uring_bufs::GROUP)
                 .build()
         })
@@ -440,7 +440,7 @@ fn recv_with(
     // SAFETY: the SQE points into the spare capacity of the owned `buf` (not touched until the
     // final CQE) and names the owned socket's fd.
     let op = unsafe {
-        uring_op::submit(&ring, owned, false, |sb| {
+        uring_op::submit(ring, owned, false, |sb| {
             let spare = sb.buf.spare_capacity_mut();
             let len = spare.len().min(u32::MAX as usize) as u32;
             opcode::Recv::new(
@@ -475,7 +475,7 @@ pub fn send(
     };
     // SAFETY: the SQE points into the owned `buf` and names the owned socket's fd.
     let op = unsafe {
-        uring_op::submit(&ring, owned, false, |sb| {
+        uring_op::submit(ring, owned, false, |sb| {
             let src = &sb.buf[sb.start..];
             let len = src.len().min(u32::MAX as usize) as u32;
             opcode::Send::new(Fd(sb.sock.as_fd().as_raw_fd()), src.as_ptr(), len)
@@ -496,7 +496,7 @@ pub fn accept(sock: Arc<impl AsFd + Send + Sync + 'static>) -> Option<AcceptOp> 
     let sock: Socket = sock;
     // SAFETY: no buffer (the peer address is not asked for); the fd is the owned socket's.
     let op = unsafe {
-        uring_op::submit(&ring, sock, true, |s| {
+        uring_op::submit(ring, sock, true, |s| {
             opcode::Accept::new(
                 Fd(s.as_fd().as_raw_fd()),
                 std::ptr::null_mut(),

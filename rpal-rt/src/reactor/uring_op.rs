@@ -475,7 +475,7 @@ impl<T: Send + 'static> fmt::Debug for Op<T> {
 /// put until the final CQE) and into `'static` data, and may name only fds that `T` keeps open
 /// (or `AT_FDCWD`). Its user_data is overwritten.
 pub(crate) unsafe fn submit<T: Send + 'static>(
-    ring: &Arc<UringShared>,
+    ring: Arc<UringShared>,
     owned: T,
     yields_fd: bool,
     build: impl FnOnce(&mut T) -> squeue::Entry,
@@ -490,7 +490,7 @@ pub(crate) unsafe fn submit<T: Send + 'static>(
 /// # Safety
 /// As [`submit`]; the SQE may also select buffers of the ring's provided-buffer group.
 pub(crate) unsafe fn submit_multishot<T: Send + 'static>(
-    ring: &Arc<UringShared>,
+    ring: Arc<UringShared>,
     owned: T,
     build: impl FnOnce(&mut T) -> squeue::Entry,
 ) -> Result<Op<T>, T> {
@@ -501,7 +501,7 @@ pub(crate) unsafe fn submit_multishot<T: Send + 'static>(
 /// # Safety
 /// As [`submit`].
 unsafe fn submit_inner<T: Send + 'static>(
-    ring: &Arc<UringShared>,
+    ring: Arc<UringShared>,
     owned: T,
     yields_fd: bool,
     multishot: bool,
@@ -536,8 +536,9 @@ unsafe fn submit_inner<T: Send + 'static>(
         user_data
     };
     ring.nudge();
+    // The caller's `Arc` moves into the future (no extra reference count traffic per op).
     Ok(Op {
-        shared: ring.clone(),
+        shared: ring,
         user_data,
         done: false,
         _owned: PhantomData,
@@ -739,7 +740,7 @@ mod tests {
         };
         // SAFETY: the SQE points into `o.buf` and names `o.fd`, both owned by the op.
         let op = unsafe {
-            submit(ring, owned, false, |o| {
+            submit(ring.clone(), owned, false, |o| {
                 opcode::Read::new(Fd(o.fd.as_raw_fd()), o.buf.as_mut_ptr(), o.buf.len() as u32)
                     .offset(u64::MAX)
                     .build()
@@ -865,7 +866,7 @@ mod tests {
             buf: Vec::new(),
         };
         // SAFETY: as in `read_op`.
-        let refused = unsafe { submit(&ring, owned, false, |_| opcode::Nop::new().build()) };
+        let refused = unsafe { submit(ring.clone(), owned, false, |_| opcode::Nop::new().build()) };
         assert!(refused.is_err());
     }
 
