@@ -10,10 +10,11 @@
 //!
 //! Then the echo load table (`rt_micro/load.rs`): 64 and 256 connections from a load generator
 //! thread on one CPU against one-core echo servers on the other: rpal (both drivers,
-//! current-thread and thread-per-core with one worker), tokio (current-thread, multi-thread with
-//! one worker), monoio and compio (io_uring), and two hand-written floor servers with no runtime
-//! (`rt_micro/floor.rs`: a raw epoll loop and a raw io_uring loop), which bound what any runtime
-//! can reach per core on this workload.
+//! current-thread and thread-per-core with one worker; on io_uring also the readiness socket
+//! mode and the owned-buffer operations `rpal_rt::io::uring::{recv, send}`), tokio
+//! (current-thread, multi-thread with one worker), monoio and compio (io_uring), and two
+//! hand-written loops with no runtime (`rt_micro/floor.rs`: raw epoll, raw io_uring) that show
+//! what the kernel path costs with almost no user-space work.
 //!
 //! `cargo bench --bench rt_micro` runs everything (about two minutes). Words after `--` select
 //! and tune:
@@ -24,9 +25,9 @@
 //! * `rounds=N`: load cells repeated in interleaved rounds, median taken (default 5; quick: 1);
 //! * `gen-sleep`: the load generator sleeps in `epoll_wait` instead of busy-polling (its default);
 //! * `server=KEY`: only the load-table servers whose key contains KEY (keys: `rpal-ct-uring`,
-//!   `rpal-ct-epoll`, `rpal-tpc-1-uring`, `rpal-tpc-1-epoll`, `tokio-ct`, `tokio-mt-1`,
-//!   `monoio-uring`, `compio-uring`, `floor-raw-epoll`, `floor-raw-uring`), e.g. to profile one
-//!   server.
+//!   `rpal-ct-ready-uring`, `rpal-ct-owned-uring`, `rpal-ct-epoll`, `rpal-tpc-1-uring`,
+//!   `rpal-tpc-1-epoll`, `tokio-ct`, `tokio-mt-1`, `monoio-uring`, `compio-uring`,
+//!   `floor-raw-epoll`, `floor-raw-uring`), e.g. to profile one server.
 
 #[path = "rt_micro/chan.rs"]
 mod chan;

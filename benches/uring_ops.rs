@@ -16,7 +16,9 @@
 //! * `uring-ring-plain`: io_uring driver, `SocketIo::RingPlain` (every read and write an
 //!   operation: plain `RECV`/`SEND`);
 //! * `uring-multishot`: io_uring driver, `SocketIo::RingMultishot` (one multishot `RECV` per
-//!   socket into the worker's provided buffers; writes as in `uring-ring`).
+//!   socket into the worker's provided buffers; writes as in `uring-ring`);
+//! * `uring-adaptive`: io_uring driver, `SocketIo::Adaptive` (`uring-ring` with few operations
+//!   in flight on the worker's ring, `uring-ring-plain` with many).
 //!
 //! Every mode runs `--rounds` times, interleaved, so a noisy machine shows as spread between
 //! rounds rather than as a bias; the summary gives each mode's median over the rounds.
@@ -59,6 +61,7 @@ enum Mode {
     UringRing,
     UringRingPlain,
     UringMultishot,
+    UringAdaptive,
 }
 
 impl Mode {
@@ -69,6 +72,7 @@ impl Mode {
             Mode::UringRing => "uring-ring",
             Mode::UringRingPlain => "uring-ring-plain",
             Mode::UringMultishot => "uring-multishot",
+            Mode::UringAdaptive => "uring-adaptive",
         }
     }
 
@@ -86,6 +90,9 @@ impl Mode {
             Mode::UringMultishot => b
                 .driver(DriverKind::Uring)
                 .uring_socket_io(SocketIo::RingMultishot),
+            Mode::UringAdaptive => b
+                .driver(DriverKind::Uring)
+                .uring_socket_io(SocketIo::Adaptive),
         };
         match b.build() {
             Ok(rt) => rt,
@@ -268,6 +275,7 @@ fn main() {
         Mode::UringRing,
         Mode::UringRingPlain,
         Mode::UringMultishot,
+        Mode::UringAdaptive,
     ];
     // Per mode: (p50, p99, mean, GiB/s) of every round, for the medians.
     let mut runs: Vec<Vec<[f64; 4]>> = vec![Vec::new(); modes.len()];

@@ -9,9 +9,10 @@
 //!   bytes, a completed `SEND` queues the next `RECV`, and one `io_uring_enter` submits the queue
 //!   and waits for at least one completion.
 //!
-//! A runtime does more per request than these (wakers, a scheduler, futures), so their per-core
-//! figures bound what any runtime on the same interface can reach on this workload: the table
-//! shows them beside the runtimes so a ratio target can be checked against what is possible.
+//! A runtime does more per request than these (wakers, a scheduler, futures): their per-core
+//! figures show what the kernel path alone allows on each interface, so a ratio target can be
+//! checked against what is possible. They are not tuned beyond that (a runtime that batches its
+//! submissions differently can edge past the io_uring loop by a few per cent).
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};

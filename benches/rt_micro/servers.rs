@@ -4,7 +4,9 @@
 //!
 //! Each runs inside a task on a worker (not in `block_on`'s own future), as a server's tasks do.
 //! monoio and compio use their io_uring drivers (owned buffers); rpal is measured on both of
-//! its drivers, chosen with `Builder::driver`.
+//! its drivers, chosen with `Builder::driver`, in its default socket mode (`SocketIo::Adaptive`
+//! on io_uring) and, on io_uring, also in readiness mode and with its owned-buffer operations
+//! (that row accepts its connections before the runtime starts, outside the measured window).
 
 use rpal_rt::runtime::DriverKind;
 
@@ -18,6 +20,9 @@ pub(crate) enum Server {
     RpalCt(DriverKind),
     /// rpal thread-per-core runtime with one worker on the given driver.
     RpalTpc(DriverKind),
+    /// rpal current-thread runtime on io_uring with `SocketIo::Readiness` (the default is
+    /// `SocketIo::Adaptive`).
+    RpalCtReadiness,
     /// rpal current-thread runtime on io_uring, echoing through the owned-buffer operations
     /// (`rpal_rt::io::uring::{recv, send}`), the API shape monoio and compio are measured with.
     RpalCtOwned,
@@ -37,8 +42,9 @@ pub(crate) enum Server {
 
 impl Server {
     /// Every server, in table order.
-    pub(crate) const ALL: [Server; 11] = [
+    pub(crate) const ALL: [Server; 12] = [
         Server::RpalCt(DriverKind::Uring),
+        Server::RpalCtReadiness,
         Server::RpalCtOwned,
         Server::RpalCt(DriverKind::Epoll),
         Server::RpalTpc(DriverKind::Uring),
@@ -59,6 +65,7 @@ impl Server {
             Server::RpalTpc(DriverKind::Uring) => "rpal tpc(1), uring",
             Server::RpalTpc(DriverKind::Epoll) => "rpal tpc(1), epoll",
             Server::RpalCtOwned => "rpal ct owned, uring",
+            Server::RpalCtReadiness => "rpal ct ready, uring",
             Server::TokioCt => "tokio ct",
             Server::TokioMt => "tokio mt(1)",
             Server::Monoio => "monoio (uring)",
@@ -82,7 +89,7 @@ impl Server {
     pub(crate) fn is_rpal(self) -> bool {
         matches!(
             self,
-            Server::RpalCt(_) | Server::RpalTpc(_) | Server::RpalCtOwned
+            Server::RpalCt(_) | Server::RpalTpc(_) | Server::RpalCtOwned | Server::RpalCtReadiness
         )
     }
 
@@ -108,6 +115,13 @@ impl Server {
                 conns,
             ),
             Server::RpalCtOwned => rpal_owned(listener, conns),
+            Server::RpalCtReadiness => rpal(
+                rpal_rt::runtime::Builder::new_current_thread()
+                    .driver(DriverKind::Uring)
+                    .uring_socket_io(rpal_rt::io::uring::SocketIo::Readiness),
+                listener,
+                conns,
+            ),
             Server::TokioCt => tokio(
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()

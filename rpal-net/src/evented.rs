@@ -9,9 +9,11 @@
 //!   one `RECV` into a buffer the operation owns and copies the bytes out when it completes
 //!   (bytes beyond the caller's buffer wait in `rx` for the next read); `poll_write` copies the
 //!   bytes into an owned buffer, submits one `SEND` and returns its count when it completes.
-//!   With `SocketIo::Ring` (the default), a write first tries a plain `send(2)` (a `SEND` only
-//!   when the socket buffer is full), and a read that follows a read which filled the caller's
-//!   buffer first tries a plain `recv(2)` (streaming); `SocketIo::RingPlain` never does. An
+//!   With `SocketIo::Ring`, a write first tries a plain `send(2)` (a `SEND` only when the socket
+//!   buffer is full), and a read that follows a read which filled the caller's buffer first tries
+//!   a plain `recv(2)` (streaming); `SocketIo::RingPlain` never does. `SocketIo::Adaptive` (the
+//!   default) acts as one or the other per call, from the operations in flight on the worker's
+//!   ring (`rpal_rt::io::uring::socket_io_now`). An
 //!   operation stays in flight across polls (a read future dropped meanwhile loses nothing: the
 //!   next read gets the bytes). A write is reported when its `SEND` completes: a caller that
 //!   abandons a pending write and then writes different bytes gets an error, since the abandoned
@@ -328,7 +330,8 @@ where
             if dst.is_empty() {
                 return Some(Poll::Ready(Ok(0)));
             }
-            if !starved && uring::socket_io() == uring::SocketIo::RingMultishot {
+            let mode = uring::socket_io_now();
+            if !starved && mode == uring::SocketIo::RingMultishot {
                 // `None` until the worker registered its provided buffers: a single RECV below
                 // serves this read meanwhile.
                 if let Some(multi) = uring::recv_multishot(self.io.clone()) {
@@ -336,7 +339,7 @@ where
                     continue;
                 }
             }
-            if rx.full && uring::socket_io() == uring::SocketIo::Ring {
+            if rx.full && mode == uring::SocketIo::Ring {
                 // Streaming: the bytes are likely there already; read them straight into the
                 // caller's buffer (no copy, no loop turn).
                 match (&*self.io).read(dst) {
@@ -354,7 +357,7 @@ where
             rx.pos = 0;
             // Ring mode after a short read (request/response): the answer is not there yet, so
             // the kernel waits before its first attempt.
-            let op = if uring::socket_io() == uring::SocketIo::Ring {
+            let op = if mode == uring::SocketIo::Ring {
                 uring::recv_poll_first(self.io.clone(), data)
             } else {
                 uring::recv(self.io.clone(), data)
@@ -388,7 +391,7 @@ where
         bufs: &[io::IoSlice<'_>],
     ) -> Option<Poll<io::Result<usize>>> {
         let mut tx = lock(&ring.tx);
-        if tx.op.is_none() && uring::socket_io() != uring::SocketIo::RingPlain {
+        if tx.op.is_none() && uring::socket_io_now() != uring::SocketIo::RingPlain {
             // `SocketIo::Ring`: the socket buffer usually has room, so a plain send(2) costs
             // one syscall and no loop turn; only a full buffer makes it a SEND operation.
             match (&*self.io).write_vectored(bufs) {

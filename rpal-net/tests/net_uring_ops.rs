@@ -14,7 +14,12 @@ use rpal_rt::Runtime;
 const LIMIT: Duration = Duration::from_secs(20);
 
 /// Every ring mode the tests that need one run under.
-const RING_MODES: [SocketIo; 3] = [SocketIo::Ring, SocketIo::RingPlain, SocketIo::RingMultishot];
+const RING_MODES: [SocketIo; 4] = [
+    SocketIo::Ring,
+    SocketIo::RingPlain,
+    SocketIo::RingMultishot,
+    SocketIo::Adaptive,
+];
 
 fn ring_runtimes() -> Vec<(&'static str, Runtime)> {
     RING_MODES.iter().flat_map(|&m| runtimes_with(m)).collect()
@@ -114,6 +119,7 @@ fn the_chosen_path_runs_and_moves_the_same_bytes() {
         SocketIo::Ring,
         SocketIo::RingPlain,
         SocketIo::RingMultishot,
+        SocketIo::Adaptive,
         SocketIo::Readiness,
     ] {
         let ring = mode != SocketIo::Readiness;
@@ -331,4 +337,94 @@ fn multishot_receives_survive_running_out_of_provided_buffers() {
             }
         });
     }
+}
+
+/// `SocketIo::Adaptive` acts as `Ring` while the worker's ring holds few operations and as
+/// `RingPlain` once `LOADED_OPS` or more are in flight, and every byte arrives either way.
+#[test]
+fn adaptive_follows_the_load_and_moves_the_same_bytes() {
+    use rpal_rt::io::uring::{socket_io, socket_io_now, LOADED_OPS};
+    let rt = Builder::new_current_thread()
+        .uring_socket_io(SocketIo::Adaptive)
+        .build()
+        .unwrap();
+    let uring = rt.driver_kind() == DriverKind::Uring;
+    in_task(&rt, async move {
+        let expect = |loaded: bool| {
+            if !uring {
+                SocketIo::Readiness
+            } else if loaded {
+                SocketIo::RingPlain
+            } else {
+                SocketIo::Ring
+            }
+        };
+        assert_eq!(
+            socket_io(),
+            if uring {
+                SocketIo::Adaptive
+            } else {
+                SocketIo::Readiness
+            }
+        );
+        tcp_echo_round_trips(20).await;
+        assert_eq!(socket_io_now(), expect(false), "idle worker");
+
+        // Twice LOADED_OPS connections whose servers all wait in a read: that many RECVs in
+        // flight on this worker's ring.
+        let conns = 2 * LOADED_OPS;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut clients = Vec::new();
+        let mut servers = Vec::new();
+        for _ in 0..conns {
+            clients.push(TcpStream::connect(addr).await.unwrap());
+            let (mut s, _) = listener.accept().await.unwrap();
+            servers.push(rpal_rt::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut echoed = 0usize;
+                loop {
+                    let k = s.read(&mut buf).await.unwrap();
+                    if k == 0 {
+                        return echoed;
+                    }
+                    s.write_all(&buf[..k]).await.unwrap();
+                    echoed += k;
+                }
+            }));
+        }
+        // Let every server task reach its read.
+        for _ in 0..4 {
+            rpal_rt::task::yield_now().await;
+        }
+        rpal_rt::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(socket_io_now(), expect(true), "{conns} reads in flight");
+
+        // Every connection echoes at once, under load.
+        let rounds = 50usize;
+        let tasks: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut c)| {
+                rpal_rt::spawn(async move {
+                    for r in 0..rounds {
+                        let msg = [(i + r) as u8; 100];
+                        c.write_all(&msg).await.unwrap();
+                        let mut back = [0u8; 100];
+                        c.read_exact(&mut back).await.unwrap();
+                        assert_eq!(back, msg, "connection {i} round {r}");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        for s in servers {
+            assert_eq!(s.await.unwrap(), rounds * 100);
+        }
+        // Everything closed: one more round trip refreshes the count, and the mode drops back.
+        tcp_echo_round_trips(5).await;
+        assert_eq!(socket_io_now(), expect(false), "idle again");
+    });
 }

@@ -48,12 +48,13 @@ use io_uring::types::Fd;
 use crate::reactor::uring_op::{self, Op};
 use std::sync::Arc;
 
-/// The environment variable that chooses how sockets do I/O on io_uring workers: `ring`
-/// (completion operations) or `readiness` (multishot poll + non-blocking syscalls).
+/// The environment variable that chooses how sockets do I/O on io_uring workers: `adaptive`
+/// (the default), `ring`, `ring-plain`, `ring-multishot` (completion operations) or `readiness`
+/// (multishot poll + non-blocking syscalls).
 pub const SOCKET_OPS_ENV: &str = "RPAL_URING_SOCKET_OPS";
 
-/// How sockets (rpal-net) do I/O on an io_uring worker. The default is [`SocketIo::Readiness`]
-/// (see `benches/uring_ops.rs`).
+/// How sockets (rpal-net) do I/O on an io_uring worker. The default is [`SocketIo::Adaptive`]
+/// (see `benches/uring_ops.rs` and the load table of `benches/rt_micro.rs`).
 ///
 /// # Examples
 /// ```
@@ -82,6 +83,47 @@ pub enum SocketIo {
     /// buffers from the worker's provided-buffer ring (64 x 16 KiB per worker, registered on
     /// first use): no submission per read. `RPAL_URING_SOCKET_OPS=ring-multishot`.
     RingMultishot,
+    /// Chooses per read and per write from the worker's load ([`socket_io_now`]): with fewer
+    /// than [`LOADED_OPS`] operations in flight on the worker's ring it acts as
+    /// [`SocketIo::Ring`] (a write is a `send(2)` at once, a read waits for data before its
+    /// first attempt: the lowest latency for a few connections), with more as
+    /// [`SocketIo::RingPlain`] (every read and write an operation, submitted together at the
+    /// worker's next park: the fewest syscalls per request under load).
+    /// `RPAL_URING_SOCKET_OPS=adaptive`.
+    Adaptive,
+}
+
+/// Operations in flight on a worker's ring from which [`SocketIo::Adaptive`] acts as
+/// [`SocketIo::RingPlain`]: with that many sockets waiting, a read submitted at the next park
+/// usually finds its data already there, and batching the sends saves a syscall each.
+pub const LOADED_OPS: usize = 16;
+
+/// The mode for the read or write about to be made on this thread: [`socket_io`], with
+/// [`SocketIo::Adaptive`] resolved to [`SocketIo::Ring`] or [`SocketIo::RingPlain`] from the
+/// number of operations in flight on this worker's ring (never returns `Adaptive`).
+///
+/// # Examples
+/// ```
+/// use rpal_rt::io::uring::{socket_io_now, SocketIo};
+/// use rpal_rt::runtime::Builder;
+///
+/// let rt = Builder::new_current_thread().uring_socket_io(SocketIo::Adaptive).build().unwrap();
+/// rt.block_on(async {
+///     // Nothing in flight: Ring on an io_uring worker; always Readiness on epoll.
+///     assert!(matches!(socket_io_now(), SocketIo::Ring | SocketIo::Readiness));
+/// });
+/// ```
+pub fn socket_io_now() -> SocketIo {
+    match socket_io() {
+        SocketIo::Adaptive => {
+            if uring_op::current_ops_in_flight() >= LOADED_OPS {
+                SocketIo::RingPlain
+            } else {
+                SocketIo::Ring
+            }
+        }
+        other => other,
+    }
 }
 
 /// A socket an operation keeps open.

@@ -133,6 +133,9 @@ pub(crate) struct UringShared {
     want_bufs: AtomicBool,
     /// Registering them failed once: do not ask again.
     bufs_failed: AtomicBool,
+    /// Slots in `ops` as of the last submission or taken completion (`uring_op.rs`); a load hint
+    /// for `SocketIo::Adaptive`, read without the lock.
+    pub(super) ops_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// The io_uring driver, owned by one worker.
@@ -296,6 +299,7 @@ impl UringDriver {
             bufs: std::sync::OnceLock::new(),
             want_bufs: AtomicBool::new(false),
             bufs_failed: AtomicBool::new(false),
+            ops_in_flight: std::sync::atomic::AtomicUsize::new(0),
         });
         Ok(UringDriver {
             ring,

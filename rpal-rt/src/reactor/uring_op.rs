@@ -291,7 +291,14 @@ impl OpTable {
 /// Handles the CQE of an operation (called by the driver's reap on the owner thread).
 pub(super) fn complete(shared: &UringShared, user_data: u64, result: i32, flags: u32) {
     let mut recycle = Vec::new();
-    let (waker, owned) = lock(&shared.ops).complete(user_data, result, flags, &mut recycle);
+    let (waker, owned) = {
+        let mut t = lock(&shared.ops);
+        let r = t.complete(user_data, result, flags, &mut recycle);
+        shared
+            .ops_in_flight
+            .store(t.slots.len(), std::sync::atomic::Ordering::Relaxed);
+        r
+    };
     shared.recycle(&recycle);
     if !cqueue::more(flags) {
         count_completed();
@@ -410,6 +417,17 @@ pub(super) fn shutdown(shared: &UringShared, ring: &mut IoUring) {
 
 /// The shared half of an io_uring driver, as operations see it.
 pub(crate) type UringRing = UringShared;
+
+/// How many operations the current worker's ring holds (staged, in flight or done but not yet
+/// taken), as of the last submission or completion taken; 0 off an io_uring worker. A hint for
+/// choosing how to do I/O, not an exact count.
+pub(crate) fn current_ops_in_flight() -> usize {
+    crate::runtime::context::with(|cx| {
+        cx.and_then(|cx| cx.worker.io.uring()).map_or(0, |r| {
+            r.ops_in_flight.load(std::sync::atomic::Ordering::Relaxed)
+        })
+    })
+}
 
 /// The ring of the current worker, if this thread runs a worker whose driver is io_uring.
 pub(crate) fn current_ring() -> Option<Arc<UringShared>> {
@@ -533,6 +551,8 @@ unsafe fn submit_inner<T: Send + 'static>(
         });
         t.next_gen = gen.wrapping_add(1);
         t.staged.push(sqe.user_data(user_data));
+        ring.ops_in_flight
+            .store(t.slots.len(), std::sync::atomic::Ordering::Relaxed);
         user_data
     };
     ring.nudge();
@@ -570,6 +590,9 @@ impl<T: Send + 'static> Future for Op<T> {
             }
         };
         let slot = t.slots.remove(key);
+        this.shared
+            .ops_in_flight
+            .store(t.slots.len(), std::sync::atomic::Ordering::Relaxed);
         drop(t);
         this.done = true;
         let owned = slot.owned.and_then(|b| b.downcast::<T>().ok());

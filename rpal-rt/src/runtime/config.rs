@@ -29,25 +29,32 @@ pub(crate) struct Config {
 }
 
 /// How sockets do I/O on io_uring workers unless the builder or `RPAL_URING_SOCKET_OPS` says
-/// otherwise. Chosen by `benches/uring_ops.rs -- --same-cpu 1` (2 vCPUs, Linux 6.18, medians of
-/// 5 rounds; TCP echo 64 B p50/p99 µs, then 1 GiB in 64 KiB writes):
+/// otherwise. Chosen from two benches run on the same machine (2 vCPUs, Linux 6.18):
+///
+/// `benches/uring_ops.rs -- quick --rounds 3 --same-cpu 0` (one connection; TCP echo 64 B
+/// p50/p99/mean µs, then 128 MiB in 64 KiB writes), medians of 3 rounds:
 ///
 /// ```text
-///  epoll            6.7 / 8.1   2.21 GiB/s
-///  readiness        7.0 / 8.7   2.16
-///  ring             7.2 / 8.5   2.26
-///  ring-multishot   7.2 / 7.9   1.82
-///  ring-plain       8.6 / 10.0  1.74
+///  epoll            6.6 / 10.9 / 7.24   2.15 GiB/s
+///  readiness        7.1 / 12.4 / 7.86   2.22
+///  ring             7.3 /  8.6 / 7.68   2.32
+///  ring-plain       8.7 / 10.1 / 9.02   1.74
+///  ring-multishot   7.2 /  7.9 / 7.39   1.81
+///  adaptive         7.2 /  8.5 / 7.64   2.21
 /// ```
 ///
-/// Readiness has the lowest p50 in every run (a single `RECV` arms the kernel's poll once per
-/// message where readiness keeps one multishot poll per socket); ring streams ~5% faster on a
-/// quiet machine, within the spread on a busy one. Readiness also has none of the ring path's
-/// caveats (an abandoned pending write, bytes buffered past the caller's read), so it stays the
-/// default; the gap either way is a few per cent.
-pub(crate) const DEFAULT_URING_SOCKET_IO: SocketIo = SocketIo::Readiness;
+/// `benches/rt_micro.rs -- load` (64 and 256 connections, one server core, req/s per core,
+/// medians of 5 interleaved rounds): readiness 227k / 242k, adaptive 260k / 258k, monoio 262k /
+/// 263k, tokio current-thread 250k / 259k.
+///
+/// Adaptive matches readiness with one connection (it acts as `ring` there) and is 7-15% faster
+/// under load (it acts as `ring-plain` there), so it is the default. Its writes follow the ring
+/// path's rule for an abandoned pending write (`rpal-net`'s `evented.rs`): an error, never a
+/// silent duplicate.
+pub(crate) const DEFAULT_URING_SOCKET_IO: SocketIo = SocketIo::Adaptive;
 
-/// Parses `RPAL_URING_SOCKET_OPS`: `ring`, `ring-plain`, `ring-multishot` or `readiness`; unset
+/// Parses `RPAL_URING_SOCKET_OPS`: `ring`, `ring-plain`, `ring-multishot`, `adaptive` or
+/// `readiness`; unset
 /// or empty: `None`.
 ///
 /// # Errors
@@ -59,6 +66,7 @@ pub(crate) fn parse_socket_ops_env(value: Option<&str>) -> std::io::Result<Optio
         Some("ring-plain") => Ok(Some(SocketIo::RingPlain)),
         Some("ring-multishot") => Ok(Some(SocketIo::RingMultishot)),
         Some("readiness") => Ok(Some(SocketIo::Readiness)),
+        Some("adaptive") => Ok(Some(SocketIo::Adaptive)),
         Some(other) => Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             format!(
