@@ -13,12 +13,12 @@
 //!   buffer is full), and a read that follows a read which filled the caller's buffer first tries
 //!   a plain `recv(2)` (streaming); `SocketIo::RingPlain` never does. `SocketIo::Adaptive` (the
 //!   default) acts as one or the other per call, from the operations in flight on the worker's
-//!   ring (`rpal_rt::io::uring::socket_io_now`). An
-//!   operation stays in flight across polls (a read future dropped meanwhile loses nothing: the
-//!   next read gets the bytes). A write is reported when its `SEND` completes: a caller that
-//!   abandons a pending write and then writes different bytes gets an error, since the abandoned
-//!   bytes went out. Operations still in flight when the socket drops are cancelled; they keep
-//!   the fd open (an `Arc` of the socket) until the kernel lets go.
+//!   ring (`rpal_rt::io::uring::socket_io_now`). An operation stays in flight across polls (a
+//!   read future dropped meanwhile loses nothing: the next read gets the bytes). A write is
+//!   reported when its `SEND` completes: a caller that abandons a pending write and then writes
+//!   different bytes gets an error, since the abandoned bytes went out. Operations still in
+//!   flight when the socket drops are cancelled; they keep the fd open (an `Arc` of the socket)
+//!   until the kernel lets go.
 //!
 //! Which path runs is decided per call ([`rpal_rt::io::uring::socket_ops_enabled`]); a
 //! direction with ring state (an operation in flight or buffered bytes) finishes it first.
