@@ -39,6 +39,8 @@ use std::sync::Arc;
 
 /// Most bytes one ring `RECV` asks for.
 const MAX_RECV: usize = 256 * 1024;
+/// Fewest bytes one ring `RECV` asks for, whatever the caller's buffer (the rest waits in `rx`).
+const MIN_RECV: usize = 4096;
 /// Most bytes one ring `SEND` takes.
 const MAX_SEND: usize = 256 * 1024;
 
@@ -50,8 +52,11 @@ struct Rx {
     /// Received bytes; `data[pos..]` not yet handed out. Also the buffer of the next `RECV`.
     data: Vec<u8>,
     pos: usize,
-    /// The last read filled the caller's buffer, so more bytes are probably queued: in
-    /// `SocketIo::Ring` the next read tries a plain `recv(2)` before submitting a `RECV`.
+    /// The last read filled the whole buffer it read into (a `RECV`'s own buffer of at least
+    /// [`MIN_RECV`] bytes, or the caller's buffer for a plain `recv(2)`), so more bytes are
+    /// probably queued (streaming): in `SocketIo::Ring` the next read tries a plain `recv(2)`
+    /// before submitting a `RECV`. A request/response stream, whose messages are smaller than
+    /// `MIN_RECV`, never sets it, so its reads make no failing syscall first.
     full: bool,
     /// `SocketIo::RingMultishot`: the socket's multishot `RECV`, and the delivery being read
     /// (`chunk[chunk_pos..]` not yet handed out).
@@ -292,7 +297,7 @@ where
                 rx.op = None;
                 rx.data = r.buf;
                 rx.pos = 0;
-                rx.full = rx.data.len() >= dst.len();
+                rx.full = rx.data.len() == rx.data.capacity();
                 match r.result {
                     Ok(0) => {
                         rx.data.clear();
@@ -353,7 +358,9 @@ where
             }
             let mut data = std::mem::take(&mut rx.data);
             data.clear();
-            data.reserve(dst.len().min(MAX_RECV));
+            // At least MIN_RECV: a small read (`read_exact` of a header, say) then leaves what
+            // follows in `rx` for the next read instead of a syscall per message.
+            data.reserve(dst.len().clamp(MIN_RECV, MAX_RECV));
             rx.pos = 0;
             // Ring mode after a short read (request/response): the answer is not there yet, so
             // the kernel waits before its first attempt.

@@ -428,3 +428,43 @@ fn adaptive_follows_the_load_and_moves_the_same_bytes() {
         assert_eq!(socket_io_now(), expect(false), "idle again");
     });
 }
+
+/// A ring `RECV` asks for at least 4 KiB whatever the caller's buffer: a small read takes the
+/// whole message in one operation and the next read is served from what it left, with no
+/// operation and no syscall.
+#[test]
+fn a_small_read_leaves_the_rest_of_the_message_for_the_next_read() {
+    for mode in [SocketIo::Ring, SocketIo::RingPlain, SocketIo::Adaptive] {
+        let rt = Builder::new_current_thread()
+            .uring_socket_io(mode)
+            .build()
+            .unwrap();
+        let msg: Vec<u8> = (0..64u8).collect();
+        let sent = msg.clone();
+        let (a, b, head) = in_task(&rt, async move {
+            let (mut a, mut b) = UnixStream::pair().unwrap();
+            b.write_all(&sent).await.unwrap();
+            let mut head = [0u8; 8];
+            a.read_exact(&mut head).await.unwrap();
+            (a, b, head)
+        });
+        let after_head = rt.metrics().ring_ops_submitted_count();
+        let rest = in_task(&rt, async move {
+            let mut a = a;
+            let mut rest = [0u8; 56];
+            a.read_exact(&mut rest).await.unwrap();
+            drop(b);
+            rest
+        });
+        assert_eq!(&head[..], &msg[..8]);
+        assert_eq!(&rest[..], &msg[8..]);
+        if rt.driver_kind() == DriverKind::Uring {
+            assert!(after_head > 0, "{mode:?}: the first read was no RECV");
+            assert_eq!(
+                rt.metrics().ring_ops_submitted_count(),
+                after_head,
+                "{mode:?}: the rest needed another RECV"
+            );
+        }
+    }
+}
