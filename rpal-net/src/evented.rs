@@ -52,11 +52,11 @@ struct Rx {
     /// Received bytes; `data[pos..]` not yet handed out. Also the buffer of the next `RECV`.
     data: Vec<u8>,
     pos: usize,
-    /// The last read filled the whole buffer it read into (a `RECV`'s own buffer of at least
-    /// [`MIN_RECV`] bytes, or the caller's buffer for a plain `recv(2)`), so more bytes are
-    /// probably queued (streaming): in `SocketIo::Ring` the next read tries a plain `recv(2)`
-    /// before submitting a `RECV`. A request/response stream, whose messages are smaller than
-    /// `MIN_RECV`, never sets it, so its reads make no failing syscall first.
+    /// The last read filled the caller's buffer, so more bytes are probably queued: in
+    /// `SocketIo::Ring` the next read tries a plain `recv(2)` before submitting a `RECV`. (For
+    /// request/response with exact-size reads that attempt usually fails; measured, dropping it
+    /// saves ~0.4 µs per round trip when client and server share a worker but costs ~0.5 µs
+    /// when they are on two threads, the common case, so it stays.)
     full: bool,
     /// `SocketIo::RingMultishot`: the socket's multishot `RECV`, and the delivery being read
     /// (`chunk[chunk_pos..]` not yet handed out).
@@ -297,7 +297,7 @@ where
                 rx.op = None;
                 rx.data = r.buf;
                 rx.pos = 0;
-                rx.full = rx.data.len() == rx.data.capacity();
+                rx.full = rx.data.len() >= dst.len();
                 match r.result {
                     Ok(0) => {
                         rx.data.clear();

@@ -431,7 +431,7 @@ fn adaptive_follows_the_load_and_moves_the_same_bytes() {
 
 /// A ring `RECV` asks for at least 4 KiB whatever the caller's buffer: a small read takes the
 /// whole message in one operation and the next read is served from what it left, with no
-/// operation and no syscall.
+/// further operation.
 #[test]
 fn a_small_read_leaves_the_rest_of_the_message_for_the_next_read() {
     for mode in [SocketIo::Ring, SocketIo::RingPlain, SocketIo::Adaptive] {
