@@ -268,15 +268,19 @@ impl OpTable {
                 slot.state = SlotState::Done { result, flags };
                 (slot.waker.take(), None)
             }
-            SlotState::Orphaned => {
-                let slot = self.slots.remove(key);
-                if slot.yields_fd && result >= 0 {
-                    close_result_fd(result);
-                }
-                (None, slot.owned)
-            }
+            SlotState::Orphaned => (None, self.free_unclaimed(key, result).owned),
             SlotState::Done { .. } => (None, None),
         }
+    }
+
+    /// Removes the slot of a finished operation whose result nobody will take, closing an fd
+    /// that result names; the caller drops the returned slot (its resources) outside the lock.
+    fn free_unclaimed(&mut self, key: usize, result: i32) -> Slot {
+        let slot = self.slots.remove(key);
+        if slot.yields_fd && result >= 0 {
+            close_result_fd(result);
+        }
+        slot
     }
 
     /// Number of operations the kernel may still hold.
@@ -662,13 +666,7 @@ impl<T: Send + 'static> Op<T> {
                 slot.waker = None;
                 None
             }
-            SlotState::Done { result, .. } => {
-                let slot = t.slots.remove(key);
-                if slot.yields_fd && result >= 0 {
-                    close_result_fd(result);
-                }
-                Some(slot)
-            }
+            SlotState::Done { result, .. } => Some(t.free_unclaimed(key, result)),
             SlotState::Orphaned => None,
         };
         drop(t);
@@ -715,13 +713,7 @@ impl<T: Send + 'static> Drop for Op<T> {
                 nudge = true;
                 None
             }
-            SlotState::Done { result, .. } => {
-                let slot = t.slots.remove(key);
-                if slot.yields_fd && result >= 0 {
-                    close_result_fd(result);
-                }
-                Some(slot)
-            }
+            SlotState::Done { result, .. } => Some(t.free_unclaimed(key, result)),
             SlotState::Orphaned => None,
         };
         drop(t);
